@@ -1,0 +1,159 @@
+use serde::{Deserialize, Serialize};
+
+use super::{
+    BookingId, ClientId, CredentialId, Money, PoolId, QuotaId, RequestId, ReservationId,
+    ResourceId, Timestamp,
+};
+
+/// A state change worth knowing, as the report, the store and the event stream see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened. The serialized `type` is the event's name (`quota.warning`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    #[serde(rename = "credential.created")]
+    CredentialCreated { id: CredentialId, owner: ClientId },
+    #[serde(rename = "credential.deleted")]
+    CredentialDeleted { id: CredentialId, owner: ClientId },
+    #[serde(rename = "resource.created")]
+    ResourceCreated { id: ResourceId },
+    #[serde(rename = "booking.created")]
+    BookingCreated {
+        id: BookingId,
+        resource: ResourceId,
+        client: ClientId,
+    },
+    #[serde(rename = "booking.cancelled")]
+    BookingCancelled {
+        id: BookingId,
+        resource: ResourceId,
+        client: ClientId,
+    },
+    #[serde(rename = "cost.recorded")]
+    CostRecorded {
+        client: ClientId,
+        amount: Money,
+        category: String,
+    },
+    #[serde(rename = "quota.updated")]
+    QuotaUpdated { id: QuotaId },
+    #[serde(rename = "quota.warning")]
+    QuotaWarning {
+        id: QuotaId,
+        client: ClientId,
+        usage_ratio: f64,
+    },
+    #[serde(rename = "quota.exceeded")]
+    QuotaExceeded {
+        id: QuotaId,
+        client: ClientId,
+        usage_ratio: f64,
+    },
+    #[serde(rename = "resource.reserved")]
+    ResourceReserved {
+        reservation: ReservationId,
+        client: ClientId,
+        amount: Money,
+    },
+    #[serde(rename = "resource.warning")]
+    ResourceWarning {
+        reservation: ReservationId,
+        client: ClientId,
+        usage_ratio: f64,
+    },
+    #[serde(rename = "resource.critical")]
+    ResourceCritical {
+        reservation: ReservationId,
+        client: ClientId,
+        usage_ratio: f64,
+    },
+    #[serde(rename = "resource.completed")]
+    ResourceCompleted {
+        reservation: ReservationId,
+        client: ClientId,
+        charged: Money,
+        returned: Money,
+    },
+    #[serde(rename = "pool.scaled")]
+    PoolScaled { pool: PoolId, from: u32, to: u32 },
+    #[serde(rename = "request.starving")]
+    RequestStarving {
+        request: RequestId,
+        client: ClientId,
+        waited_secs: f64,
+    },
+}
+
+impl EventKind {
+    /// The event's name as the stream and the report spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::CredentialCreated { .. } => "credential.created",
+            EventKind::CredentialDeleted { .. } => "credential.deleted",
+            EventKind::ResourceCreated { .. } => "resource.created",
+            EventKind::BookingCreated { .. } => "booking.created",
+            EventKind::BookingCancelled { .. } => "booking.cancelled",
+            EventKind::CostRecorded { .. } => "cost.recorded",
+            EventKind::QuotaUpdated { .. } => "quota.updated",
+            EventKind::QuotaWarning { .. } => "quota.warning",
+            EventKind::QuotaExceeded { .. } => "quota.exceeded",
+            EventKind::ResourceReserved { .. } => "resource.reserved",
+            EventKind::ResourceWarning { .. } => "resource.warning",
+            EventKind::ResourceCritical { .. } => "resource.critical",
+            EventKind::ResourceCompleted { .. } => "resource.completed",
+            EventKind::PoolScaled { .. } => "pool.scaled",
+            EventKind::RequestStarving { .. } => "request.starving",
+        }
+    }
+
+    /// The client the event concerns, if any (for per-agent filtering of the stream).
+    pub fn client(&self) -> Option<&ClientId> {
+        match self {
+            EventKind::CredentialCreated { owner, .. }
+            | EventKind::CredentialDeleted { owner, .. } => Some(owner),
+            EventKind::BookingCreated { client, .. }
+            | EventKind::BookingCancelled { client, .. }
+            | EventKind::CostRecorded { client, .. }
+            | EventKind::QuotaWarning { client, .. }
+            | EventKind::QuotaExceeded { client, .. }
+            | EventKind::ResourceReserved { client, .. }
+            | EventKind::ResourceWarning { client, .. }
+            | EventKind::ResourceCritical { client, .. }
+            | EventKind::ResourceCompleted { client, .. }
+            | EventKind::RequestStarving { client, .. } => Some(client),
+            EventKind::ResourceCreated { .. }
+            | EventKind::QuotaUpdated { .. }
+            | EventKind::PoolScaled { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_with_the_seed_name_as_type() {
+        let e = Event {
+            at: Timestamp::from_nanos(0),
+            kind: EventKind::PoolScaled {
+                pool: "gpu".into(),
+                from: 2,
+                to: 3,
+            },
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"at":"1970-01-01T00:00:00Z","type":"pool.scaled","pool":"gpu","from":2,"to":3}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
+        assert_eq!(e.kind.name(), "pool.scaled");
+    }
+}

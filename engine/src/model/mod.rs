@@ -1,0 +1,34 @@
+//! Plain data: the nouns of the domain. serde everywhere, no behaviour beyond validation.
+
+mod booking;
+mod client;
+mod cost;
+mod credential;
+mod error;
+mod event;
+mod ids;
+mod money;
+mod pool;
+mod quota;
+mod request;
+mod reservation;
+mod resource;
+mod time;
+
+pub use booking::{Booking, BookingStatus, validate_slot};
+pub use client::{Client, Tier};
+pub use cost::{CostEntry, CostType};
+pub use credential::{CredentialKind, CredentialMeta};
+pub use error::ValidationError;
+pub use event::{Event, EventKind};
+pub use ids::{
+    BookingId, ClientId, CostEntryId, CredentialId, PoolId, QuotaId, RequestId, ReservationId,
+    ResourceId,
+};
+pub use money::Money;
+pub use pool::{AutoscaleBounds, Pool, PoolKind};
+pub use quota::{Metric, Period, Quota, QuotaScope};
+pub use request::{Alternative, Need, Request, RequestClass};
+pub use reservation::{Reservation, ReservationStatus};
+pub use resource::{Resource, ResourceKind, ResourceStatus};
+pub use time::Timestamp;

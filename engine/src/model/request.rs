@@ -1,0 +1,167 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use super::error::{ensure, ensure_fraction};
+use super::{ClientId, Money, PoolId, RequestId, ValidationError};
+
+/// Queue class of a request, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestClass {
+    Immediate,
+    Fast,
+    Normal,
+    Batch,
+    /// Runs off-peak.
+    Deferred,
+}
+
+impl RequestClass {
+    pub const ALL: [RequestClass; 5] = [
+        RequestClass::Immediate,
+        RequestClass::Fast,
+        RequestClass::Normal,
+        RequestClass::Batch,
+        RequestClass::Deferred,
+    ];
+
+    /// Position in [`RequestClass::ALL`], for per-class arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestClass::Immediate => "immediate",
+            RequestClass::Fast => "fast",
+            RequestClass::Normal => "normal",
+            RequestClass::Batch => "batch",
+            RequestClass::Deferred => "deferred",
+        }
+    }
+}
+
+impl fmt::Display for RequestClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An amount drawn from one pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Need {
+    pub pool: PoolId,
+    pub amount: u64,
+}
+
+/// A cheaper way to serve the same request (a model downgrade).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub needs: Vec<Need>,
+    #[serde(default)]
+    pub estimated_cost: Option<Money>,
+}
+
+/// A unit of work a client asks to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: RequestId,
+    pub client: ClientId,
+    pub class: RequestClass,
+    /// 0 (can wait) to 1 (needed now).
+    #[serde(default)]
+    pub urgency: f64,
+    pub needs: Vec<Need>,
+    /// `None` when the cost cannot be estimated in advance.
+    #[serde(default)]
+    pub estimated_cost: Option<Money>,
+    #[serde(default)]
+    pub alternative: Option<Alternative>,
+}
+
+impl Request {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let owner = format!("request[{}]", self.id);
+        let within = |e: ValidationError| e.within(&owner);
+        ensure_fraction("urgency", self.urgency).map_err(within)?;
+        validate_needs("needs", &self.needs).map_err(within)?;
+        if let Some(cost) = self.estimated_cost {
+            ensure(!cost.is_negative(), "estimated_cost", cost, "zero or more").map_err(within)?;
+        }
+        if let Some(alt) = &self.alternative {
+            validate_needs("alternative.needs", &alt.needs).map_err(within)?;
+            if let Some(cost) = alt.estimated_cost {
+                ensure(
+                    !cost.is_negative(),
+                    "alternative.estimated_cost",
+                    cost,
+                    "zero or more",
+                )
+                .map_err(within)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_needs(field: &str, needs: &[Need]) -> Result<(), ValidationError> {
+    for (i, need) in needs.iter().enumerate() {
+        ensure(
+            !need.pool.as_str().is_empty(),
+            &format!("{field}[{i}].pool"),
+            "\"\"",
+            "a pool name",
+        )?;
+        let repeated = needs[..i].iter().any(|n| n.pool == need.pool);
+        ensure(
+            !repeated,
+            &format!("{field}[{i}].pool"),
+            &need.pool,
+            "each pool named at most once",
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request {
+            id: RequestId(7),
+            client: "a".into(),
+            class: RequestClass::Normal,
+            urgency: 0.5,
+            needs: vec![Need {
+                pool: "gpt4".into(),
+                amount: 800,
+            }],
+            estimated_cost: Some(Money::from_micros(24_000)),
+            alternative: None,
+        }
+    }
+
+    #[test]
+    fn classes_index_in_order() {
+        for (i, class) in RequestClass::ALL.iter().enumerate() {
+            assert_eq!(class.index(), i);
+        }
+    }
+
+    #[test]
+    fn urgency_out_of_range_is_refused() {
+        let mut r = request();
+        r.urgency = 1.2;
+        let err = r.validate().unwrap_err();
+        assert_eq!(err.field, "request[7].urgency");
+        assert_eq!(err.value, "1.2");
+    }
+
+    #[test]
+    fn a_pool_named_twice_is_refused() {
+        let mut r = request();
+        r.needs.push(r.needs[0].clone());
+        assert_eq!(r.validate().unwrap_err().field, "request[7].needs[1].pool");
+    }
+}

@@ -1,0 +1,10 @@
+//! Pure, synchronous policies: no clock, no mailbox, no disk. Time comes in as an argument.
+
+pub mod autoscale;
+pub mod booking;
+pub mod ledger;
+pub mod predictor;
+pub mod priority;
+pub mod quota;
+pub mod reservation;
+pub mod token_bucket;
