@@ -124,6 +124,13 @@ impl Neg for Money {
     }
 }
 
+impl std::ops::Mul<i64> for Money {
+    type Output = Money;
+    fn mul(self, rhs: i64) -> Money {
+        Money(self.0 * rhs)
+    }
+}
+
 impl Sum for Money {
     fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
         Money(iter.map(|m| m.0).sum())
@@ -136,7 +143,7 @@ impl fmt::Display for Money {
         let abs = self.0.unsigned_abs();
         let units = abs / Self::MICROS_PER_UNIT as u64;
         let micros = abs % Self::MICROS_PER_UNIT as u64;
-        if micros % 10_000 == 0 {
+        if micros.is_multiple_of(10_000) {
             write!(f, "{sign}${units}.{:02}", micros / 10_000)
         } else {
             write!(f, "{sign}${units}.{micros:06}")
@@ -201,12 +208,5 @@ mod tests {
             let json = serde_json::to_string(&m).unwrap();
             assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), m, "{json}");
         }
-    }
-}
-
-impl std::ops::Mul<i64> for Money {
-    type Output = Money;
-    fn mul(self, rhs: i64) -> Money {
-        Money(self.0 * rhs)
     }
 }

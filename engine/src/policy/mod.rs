@@ -7,4 +7,5 @@ pub mod predictor;
 pub mod priority;
 pub mod quota;
 pub mod reservation;
+pub mod queue;
 pub mod token_bucket;
