@@ -1,11 +1,12 @@
 //! Pure, synchronous policies: no clock, no mailbox, no disk. Time comes in as an argument.
 
+pub mod admission;
 pub mod autoscale;
 pub mod booking;
 pub mod ledger;
 pub mod predictor;
 pub mod priority;
+pub mod queue;
 pub mod quota;
 pub mod reservation;
-pub mod queue;
 pub mod token_bucket;

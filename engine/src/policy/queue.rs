@@ -124,10 +124,19 @@ impl<T> ClassQueues<T> {
     }
 
     /// Queues an item whose score without waiting is `static_points`.
-    pub fn push(&mut self, class: RequestClass, item: T, static_points: f64, now: Timestamp) -> Ticket {
+    pub fn push(
+        &mut self,
+        class: RequestClass,
+        item: T,
+        static_points: f64,
+        now: Timestamp,
+    ) -> Ticket {
         let ticket = Ticket(self.next_ticket);
         self.next_ticket += 1;
-        let key = (Reverse(Score(static_points - self.slope() * self.secs(now))), ticket.0);
+        let key = (
+            Reverse(Score(static_points - self.slope() * self.secs(now))),
+            ticket.0,
+        );
         let queue = &mut self.classes[class.index()];
         queue.young.insert(key, ticket);
         queue.arrivals.push_back((now, key));
@@ -177,7 +186,9 @@ impl<T> ClassQueues<T> {
     }
 
     pub fn get(&self, ticket: Ticket) -> Option<(&T, Timestamp, RequestClass)> {
-        self.slots.get(&ticket).map(|s| (&s.item, s.enqueued, s.class))
+        self.slots
+            .get(&ticket)
+            .map(|s| (&s.item, s.enqueued, s.class))
     }
 
     /// Removes an item, wherever it is.
@@ -211,8 +222,12 @@ impl<T> ClassQueues<T> {
         let mut saturated = queue.saturated.iter().peekable();
         for _ in 0..limit {
             // Current scores: young = key + slope × now; saturated = static + the maximum.
-            let y = young.peek().map(|((Reverse(s), seq), _)| (s.0 + slope * now_secs, *seq));
-            let s = saturated.peek().map(|((Reverse(st), seq), _)| (st.0 + saturated_bonus, *seq));
+            let y = young
+                .peek()
+                .map(|((Reverse(s), seq), _)| (s.0 + slope * now_secs, *seq));
+            let s = saturated
+                .peek()
+                .map(|((Reverse(st), seq), _)| (st.0 + saturated_bonus, *seq));
             let next = match (y, s) {
                 (None, None) => break,
                 (Some(_), None) => young.next(),

@@ -550,6 +550,35 @@ impl QuotaSet {
         self.settle(client, now, &|m: &Metric| demand_of(demands, m))
     }
 
+    /// Counts usage reported after the fact (never refused); returns the crossings.
+    pub fn record_many(
+        &mut self,
+        client: &ClientId,
+        demands: &[(Metric, u64)],
+        now: Timestamp,
+    ) -> Vec<QuotaNotice> {
+        let mut notices = Vec::new();
+        for state in &mut self.states {
+            if let Some(amount) =
+                applicable_amount(state, client, &|m: &Metric| demand_of(demands, m))
+            {
+                notices.extend(state.record(amount, now));
+            }
+        }
+        notices
+    }
+
+    /// Gives back usage counted in advance that did not happen (saturating at zero).
+    pub fn refund_many(&mut self, client: &ClientId, demands: &[(Metric, u64)], now: Timestamp) {
+        for state in &mut self.states {
+            if let Some(amount) =
+                applicable_amount(state, client, &|m: &Metric| demand_of(demands, m))
+            {
+                state.refund(amount, now);
+            }
+        }
+    }
+
     fn position(&self, id: &QuotaId) -> Result<usize, usize> {
         self.states.binary_search_by(|s| s.quota.id.cmp(id))
     }

@@ -26,7 +26,7 @@ pub enum UnestimatedCost {
 
 /// How much may be reserved for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReservationPolicy {
     /// The most one request may hold; larger estimates are reserved at this amount.
     pub max_reservation: Money,
@@ -134,12 +134,14 @@ pub fn efficiency(reserved: Money, used: Money) -> f64 {
     }
 }
 
+#[derive(Debug)]
 struct Account {
     client: ClientId,
     balance: AccountBalance,
 }
 
 /// A reservation as the book keeps it: the client by index, so the hot path never clones a name.
+#[derive(Debug)]
 struct Entry {
     account: usize,
     request: Option<RequestId>,
@@ -155,6 +157,7 @@ struct Entry {
 ///
 /// Reservation ids count up from 1 in order of `reserve`; closed reservations stay
 /// retrievable by `get`.
+#[derive(Debug)]
 pub struct CreditBook {
     policy: ReservationPolicy,
     accounts: Vec<Account>,
@@ -816,6 +819,16 @@ mod tests {
                 }
                 prop_assert_eq!(book.total_credits().micros(), deposited.iter().sum::<i64>());
             }
+        }
+    }
+}
+
+impl Default for ReservationPolicy {
+    /// Reserve at most $100 for one request; refuse requests that carry no estimate.
+    fn default() -> Self {
+        ReservationPolicy {
+            max_reservation: Money::from_units(100),
+            unestimated: UnestimatedCost::default(),
         }
     }
 }
