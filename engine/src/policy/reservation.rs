@@ -34,6 +34,16 @@ pub struct ReservationPolicy {
     pub unestimated: UnestimatedCost,
 }
 
+impl Default for ReservationPolicy {
+    /// Reserve at most $100 for one request; refuse requests that carry no estimate.
+    fn default() -> Self {
+        ReservationPolicy {
+            max_reservation: Money::from_units(100),
+            unestimated: UnestimatedCost::default(),
+        }
+    }
+}
+
 impl ReservationPolicy {
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.max_reservation <= Money::ZERO {
@@ -819,16 +829,6 @@ mod tests {
                 }
                 prop_assert_eq!(book.total_credits().micros(), deposited.iter().sum::<i64>());
             }
-        }
-    }
-}
-
-impl Default for ReservationPolicy {
-    /// Reserve at most $100 for one request; refuse requests that carry no estimate.
-    fn default() -> Self {
-        ReservationPolicy {
-            max_reservation: Money::from_units(100),
-            unestimated: UnestimatedCost::default(),
         }
     }
 }
