@@ -1,0 +1,127 @@
+//! One actor per client: what happened to its requests, for the report and the API.
+
+use actix::prelude::*;
+use hdrhistogram::Histogram;
+
+use crate::model::{ClientId, Money, RequestClass};
+use crate::policy::admission::RefusalReason;
+
+/// What happened to one of the client's requests (sent fire-and-forget by the scheduler).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub enum ClientOutcome {
+    Submitted { class: RequestClass },
+    Admitted {
+        class: RequestClass,
+        waited_micros: u64,
+        downgraded: bool,
+    },
+    Refused {
+        class: RequestClass,
+        reason: RefusalReason,
+    },
+    Completed { class: RequestClass, cost: Money },
+}
+
+/// Asks for the client's tallies.
+#[derive(Debug, Message)]
+#[rtype(result = "ClientStats")]
+pub struct GetClientStats;
+
+/// Tallies of one class of one client's requests.
+#[derive(Debug, Clone)]
+pub struct ClassStats {
+    pub submitted: u64,
+    pub admitted: u64,
+    pub completed: u64,
+    pub downgraded: u64,
+    pub refused: [u64; RefusalReason::ALL.len()],
+    pub spend: Money,
+    /// Time from submission to dispatch, in microseconds.
+    pub waits: Histogram<u64>,
+    pub wait_sum_micros: u128,
+}
+
+impl ClassStats {
+    fn new() -> Self {
+        ClassStats {
+            submitted: 0,
+            admitted: 0,
+            completed: 0,
+            downgraded: 0,
+            refused: [0; RefusalReason::ALL.len()],
+            spend: Money::ZERO,
+            // Microseconds, three significant figures, up to a year of waiting.
+            waits: Histogram::new_with_bounds(1, 365 * 86_400 * 1_000_000, 3)
+                .expect("valid histogram bounds"),
+            wait_sum_micros: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientStats {
+    pub client: ClientId,
+    pub classes: Vec<(RequestClass, ClassStats)>,
+}
+
+pub struct ClientActor {
+    client: ClientId,
+    classes: [ClassStats; 5],
+}
+
+impl ClientActor {
+    pub fn new(client: ClientId) -> Self {
+        ClientActor {
+            client,
+            classes: std::array::from_fn(|_| ClassStats::new()),
+        }
+    }
+}
+
+impl Actor for ClientActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<ClientOutcome> for ClientActor {
+    type Result = ();
+
+    fn handle(&mut self, outcome: ClientOutcome, _: &mut Context<Self>) {
+        match outcome {
+            ClientOutcome::Submitted { class } => self.classes[class.index()].submitted += 1,
+            ClientOutcome::Admitted {
+                class,
+                waited_micros,
+                downgraded,
+            } => {
+                let stats = &mut self.classes[class.index()];
+                stats.admitted += 1;
+                stats.downgraded += u64::from(downgraded);
+                stats.waits.saturating_record(waited_micros);
+                stats.wait_sum_micros += u128::from(waited_micros);
+            }
+            ClientOutcome::Refused { class, reason } => {
+                self.classes[class.index()].refused[reason as usize] += 1;
+            }
+            ClientOutcome::Completed { class, cost } => {
+                let stats = &mut self.classes[class.index()];
+                stats.completed += 1;
+                stats.spend += cost;
+            }
+        }
+    }
+}
+
+impl Handler<GetClientStats> for ClientActor {
+    type Result = MessageResult<GetClientStats>;
+
+    fn handle(&mut self, _: GetClientStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(ClientStats {
+            client: self.client.clone(),
+            classes: RequestClass::ALL
+                .iter()
+                .map(|c| (*c, self.classes[c.index()].clone()))
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! The actors: thin owners of state that speak in typed messages. The same actors serve
+//! the simulator (on a virtual clock) and the live engine (on the wall clock); none of them
+//! knows which.
+//!
+//! Message flow per request, chosen to pay as few mailbox round trips as the model needs:
+//! the driver sends `Submit` and later `Finish` to the scheduler (two round trips); the
+//! scheduler admits through its gate in the same handler (pools, quotas and credit taken in
+//! one atomic step) and tells the client and ledger actors what happened fire-and-forget.
+
+mod client;
+mod ledger;
+mod monitor;
+mod pool;
+mod scheduler;
+
+pub use client::{ClassStats as ClientStatsClass, ClientActor, ClientOutcome, ClientStats, GetClientStats};
+pub use ledger::{Charge, GetLedger, LedgerActor, LedgerView, Publish};
+pub use monitor::{GetSeries, MonitorActor, PoolSeries, Sample, Tick};
+pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
+pub use scheduler::{
+    ClientSetup, Completion, Dispatched, Dispatches, Finish, Job, JobVariant, PoolChange,
+    SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Snapshot, Submit, TakeSnapshot,
+    Wake, Withdrawn,
+};

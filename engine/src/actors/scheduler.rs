@@ -1,0 +1,573 @@
+//! The scheduler: five class queues scored against starvation, and the admission gate.
+//! A request starts when every pool it needs has room, every quota allows it and its
+//! client's credit covers the reservation, all checked and taken in one handler.
+
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::clock::SharedClock;
+use crate::model::{ClientId, CostType, Event, EventKind, Money, RequestClass, RequestId, Tier, Timestamp};
+use crate::policy::admission::{
+    Admitted, Blocker, Demand, Gate, Refusal, RefusalReason, Verdict,
+};
+use crate::policy::priority::{self, FairShare, PriorityWeights};
+use crate::policy::queue::{Aging, ClassQueues, Visit};
+use crate::policy::reservation::ReservationAlert;
+
+use super::client::{ClientActor, ClientOutcome};
+use super::ledger::{Charge, LedgerActor, Publish};
+
+/// Candidates looked at per class in one dispatch pass: enough to fill free capacity past
+/// a few blocked requests, bounded so a pass stays cheap with a million queued.
+const SCAN_LIMIT: usize = 256;
+
+/// How the scheduler orders work.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub weights: PriorityWeights,
+    pub aging: bool,
+    pub fair_share_half_life: Duration,
+    pub starvation_bound: Duration,
+    /// Off-peak hours `[start, end)` (UTC) for the deferred class.
+    pub off_peak: Option<(u32, u32)>,
+    pub downgrade: bool,
+}
+
+/// One way to serve a request: what it draws and what it is expected to cost.
+#[derive(Debug, Clone)]
+pub struct JobVariant {
+    /// (pool index, amount)
+    pub needs: Vec<(usize, u64)>,
+    pub estimate: Option<Money>,
+}
+
+/// A request as the scheduler queues it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: RequestId,
+    pub client: usize,
+    pub class: RequestClass,
+    pub urgency: f64,
+    pub primary: JobVariant,
+    pub alternative: Option<Box<JobVariant>>,
+}
+
+/// A client as the scheduler knows it.
+#[derive(Debug, Clone)]
+pub struct ClientSetup {
+    pub id: ClientId,
+    pub tier: Tier,
+    pub max_concurrent: u32,
+    pub active: bool,
+    pub actor: Addr<ClientActor>,
+}
+
+struct ClientSlot {
+    setup: ClientSetup,
+    running: u32,
+}
+
+struct Running {
+    client: usize,
+    class: RequestClass,
+    variant: JobVariant,
+    admitted: Admitted,
+    started: Timestamp,
+}
+
+/// A request that started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dispatched {
+    pub request: RequestId,
+    pub downgraded: bool,
+}
+
+/// What a message to the scheduler set going.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dispatches {
+    pub started: Vec<Dispatched>,
+    /// Ids refused (for the driver to forget them).
+    pub refused: Vec<RequestId>,
+    /// When queued work might start without any other event (tokens refill, off-peak).
+    pub wake_at: Option<Timestamp>,
+}
+
+/// Queues requests and starts what can start.
+#[derive(Debug, Message)]
+#[rtype(result = "Dispatches")]
+pub struct Submit(pub Vec<Job>);
+
+/// A request that finished; `actual` is its cost if known, else it is priced from the
+/// time it held its pools.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion {
+    pub request: RequestId,
+    pub actual: Option<Money>,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "Dispatches")]
+pub struct Finish(pub Vec<Completion>);
+
+/// Time passed: start what can start now.
+#[derive(Debug, Message)]
+#[rtype(result = "Dispatches")]
+pub struct Wake;
+
+/// A pool changed (from its pool actor).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Dispatches")]
+pub enum PoolChange {
+    Resize { pool: usize, size: f64 },
+    Down { pool: usize, down: bool },
+    Price { pool: usize, price: Money },
+}
+
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), crate::model::ValidationError>")]
+pub struct SetQuotaLimit {
+    pub quota: crate::model::QuotaId,
+    pub limit: u64,
+}
+
+/// A client joins or leaves; leaving withdraws its queued requests.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Withdrawn")]
+pub struct SetClientActive {
+    pub client: usize,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Withdrawn(pub Vec<RequestId>);
+
+/// Asks for utilisation, queue depth and spend now.
+#[derive(Debug, Message)]
+#[rtype(result = "Snapshot")]
+pub struct TakeSnapshot;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub at: Timestamp,
+    /// (utilisation 0..1, size) per pool, in pool order.
+    pub pools: Vec<(f64, f64)>,
+    pub queued: [usize; 5],
+    pub running: usize,
+    pub spent: Money,
+    pub starving: u64,
+}
+
+pub struct SchedulerActor {
+    clock: SharedClock,
+    config: SchedulerConfig,
+    gate: Gate,
+    queues: ClassQueues<Job>,
+    fair_share: FairShare,
+    clients: Vec<ClientSlot>,
+    running: HashMap<RequestId, Running>,
+    ledger: Addr<LedgerActor>,
+    blocked: Vec<bool>,
+    starving: u64,
+    spent: Money,
+}
+
+impl SchedulerActor {
+    pub fn new(
+        clock: SharedClock,
+        config: SchedulerConfig,
+        gate: Gate,
+        clients: Vec<ClientSetup>,
+        ledger: Addr<LedgerActor>,
+    ) -> Result<Self, crate::model::ValidationError> {
+        let now = clock.now();
+        let aging = Aging {
+            max_waiting: if config.aging { config.weights.waiting } else { 0.0 },
+            full_after: config.weights.waiting_full_after,
+        };
+        Ok(SchedulerActor {
+            fair_share: FairShare::new(config.fair_share_half_life)?,
+            queues: ClassQueues::new(aging, now),
+            blocked: vec![false; gate.gauges().len()],
+            clients: clients
+                .into_iter()
+                .map(|setup| ClientSlot { setup, running: 0 })
+                .collect(),
+            clock,
+            config,
+            gate,
+            running: HashMap::new(),
+            ledger,
+            starving: 0,
+            spent: Money::ZERO,
+        })
+    }
+
+    fn publish(&self, at: Timestamp, kind: EventKind) {
+        self.ledger.do_send(Publish(Event { at, kind }));
+    }
+
+    fn refuse(&self, job: &Job, refusal: &Refusal) {
+        let client = &self.clients[job.client].setup;
+        client.actor.do_send(ClientOutcome::Refused {
+            class: job.class,
+            reason: refusal.reason,
+        });
+        tracing::debug!(request = %job.id, client = %client.id, %refusal, "refused");
+    }
+
+    fn is_off_peak(&self, now: Timestamp) -> bool {
+        match self.config.off_peak {
+            None => true,
+            Some((start, end)) => {
+                let hour = (now.nanos().rem_euclid(86_400_000_000_000) / 3_600_000_000_000) as u32;
+                if start < end {
+                    (start..end).contains(&hour)
+                } else {
+                    hour >= start || hour < end
+                }
+            }
+        }
+    }
+
+    fn next_off_peak(&self, now: Timestamp) -> Option<Timestamp> {
+        let (start, _) = self.config.off_peak?;
+        let day = 86_400_000_000_000i64;
+        let midnight = now.nanos() - now.nanos().rem_euclid(day);
+        let mut at = midnight + i64::from(start) * 3_600_000_000_000;
+        if at <= now.nanos() {
+            at += day;
+        }
+        Some(Timestamp::from_nanos(at))
+    }
+
+    /// Starts everything that can start now, most urgent class first.
+    fn dispatch(&mut self, now: Timestamp, out: &mut Dispatches) {
+        self.queues.saturate(now);
+        self.blocked.iter_mut().for_each(|b| *b = false);
+        let mut blocked_count = 0usize;
+        let pool_count = self.blocked.len();
+        let off_peak = self.is_off_peak(now);
+        for class in RequestClass::ALL {
+            if self.queues.class_len(class) == 0 {
+                continue;
+            }
+            if class == RequestClass::Deferred && !off_peak {
+                out.wake_at = earliest(out.wake_at, self.next_off_peak(now));
+                continue;
+            }
+            if blocked_count == pool_count && pool_count > 0 {
+                break;
+            }
+            let gate = &mut self.gate;
+            let clients = &self.clients;
+            let blocked = &mut self.blocked;
+            let downgrade = self.config.downgrade;
+            let mut wake_at = out.wake_at;
+            let taken = self.queues.walk(class, now, SCAN_LIMIT, |job, _enqueued| {
+                if blocked_count == pool_count && pool_count > 0 {
+                    return Visit::Stop;
+                }
+                let slot = &clients[job.client];
+                if slot.running >= slot.setup.max_concurrent {
+                    return Visit::Skip;
+                }
+                if job.primary.needs.iter().any(|(pool, _)| blocked[*pool]) && job.alternative.is_none() {
+                    return Visit::Skip;
+                }
+                let client = &slot.setup.id;
+                let mut verdict = admit(gate, client, job.id, &job.primary, now);
+                let mut downgraded = false;
+                let short = matches!(
+                    verdict,
+                    Verdict::Wait(_)
+                        | Verdict::Refuse(Refusal { reason: RefusalReason::Budget | RefusalReason::Capacity | RefusalReason::Rate, .. })
+                );
+                if short && downgrade && let Some(alt) = &job.alternative {
+                    let alt_verdict = admit(gate, client, job.id, alt, now);
+                    if matches!(alt_verdict, Verdict::Admit(_)) {
+                        verdict = alt_verdict;
+                        downgraded = true;
+                    }
+                }
+                match verdict {
+                    Verdict::Admit(admitted) => Visit::Take(Ok((admitted, downgraded))),
+                    Verdict::Refuse(refusal) => Visit::Take(Err(refusal)),
+                    Verdict::Wait(blocker) => {
+                        match blocker {
+                            Blocker::Capacity { pool } | Blocker::Tokens { pool, .. } => {
+                                if !blocked[pool] {
+                                    blocked[pool] = true;
+                                    blocked_count += 1;
+                                }
+                                if let Blocker::Tokens { retry_after: Some(wait), .. } = blocker {
+                                    wake_at = earliest(wake_at, Some(now + wait));
+                                }
+                            }
+                            Blocker::Credit => {}
+                        }
+                        Visit::Skip
+                    }
+                }
+            });
+            out.wake_at = wake_at;
+            for (mut job, enqueued, decision) in taken {
+                match decision {
+                    Ok((admitted, downgraded)) => {
+                        let waited = now.since(enqueued);
+                        if waited > self.config.starvation_bound {
+                            self.starving += 1;
+                            self.publish(
+                                now,
+                                EventKind::RequestStarving {
+                                    request: job.id,
+                                    client: self.clients[job.client].setup.id.clone(),
+                                    waited_secs: waited.as_secs_f64(),
+                                },
+                            );
+                        }
+                        let slot = &mut self.clients[job.client];
+                        slot.running += 1;
+                        slot.setup.actor.do_send(ClientOutcome::Admitted {
+                            class: job.class,
+                            waited_micros: waited.as_micros().min(u64::MAX as u128) as u64,
+                            downgraded,
+                        });
+                        let _ = self.fair_share.record(job.client, 1.0, now);
+                        for notice in &admitted.notices {
+                            let event = notice.to_event(&self.clients[job.client].setup.id);
+                            self.publish(now, event);
+                        }
+                        let variant = match (downgraded, job.alternative.take()) {
+                            (true, Some(alt)) => *alt,
+                            _ => job.primary,
+                        };
+                        self.running.insert(
+                            job.id,
+                            Running {
+                                client: job.client,
+                                class: job.class,
+                                variant,
+                                admitted,
+                                started: now,
+                            },
+                        );
+                        out.started.push(Dispatched {
+                            request: job.id,
+                            downgraded,
+                        });
+                    }
+                    Err(refusal) => {
+                        self.refuse(&job, &refusal);
+                        out.refused.push(job.id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, completion: Completion, now: Timestamp) {
+        let Some(run) = self.running.remove(&completion.request) else {
+            tracing::warn!(request = %completion.request, "finish of a request that is not running");
+            return;
+        };
+        let held = now.since(run.started);
+        let actual = completion
+            .actual
+            .unwrap_or_else(|| self.gate.price(&run.variant.needs, held.as_secs_f64()));
+        let slot = &mut self.clients[run.client];
+        slot.running = slot.running.saturating_sub(1);
+        let client = slot.setup.id.clone();
+        match self.gate.finish(&client, &run.variant.needs, &run.admitted, actual, held, now) {
+            Ok(finished) => {
+                let charged = finished.settlement.charged;
+                self.spent += charged;
+                self.clients[run.client].setup.actor.do_send(ClientOutcome::Completed {
+                    class: run.class,
+                    cost: charged,
+                });
+                if charged > Money::ZERO {
+                    self.ledger.do_send(Charge {
+                        client: client.clone(),
+                        cost_type: CostType::ApiUsage,
+                        category: self.gate.gauges()[run.variant.needs[0].0].pool().id.0.clone(),
+                        amount: charged,
+                        at: now,
+                    });
+                }
+                let usage_ratio = if run.admitted.reserved > Money::ZERO {
+                    actual.as_f64() / run.admitted.reserved.as_f64()
+                } else {
+                    1.0
+                };
+                let reservation = run.admitted.reservation;
+                match finished.alert {
+                    Some(ReservationAlert::Warning) => self.publish(now, EventKind::ResourceWarning { reservation, client: client.clone(), usage_ratio }),
+                    Some(ReservationAlert::Critical) => self.publish(now, EventKind::ResourceCritical { reservation, client: client.clone(), usage_ratio }),
+                    None => {}
+                }
+                for notice in &finished.notices {
+                    self.publish(now, notice.to_event(&client));
+                }
+            }
+            Err(e) => tracing::error!(request = %completion.request, error = %e, "settlement failed"),
+        }
+    }
+
+    fn enqueue(&mut self, job: Job, now: Timestamp) {
+        let slot = &self.clients[job.client];
+        slot.setup.actor.do_send(ClientOutcome::Submitted { class: job.class });
+        if !slot.setup.active {
+            let refusal = Refusal::new(RefusalReason::Withdrawn, format!("client {} is not active", slot.setup.id));
+            self.refuse(&job, &refusal);
+            return;
+        }
+        let share = self.fair_share.share(job.client, now);
+        let points = priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
+        self.queues.push(job.class, job, points, now);
+    }
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn admit(gate: &mut Gate, client: &ClientId, request: RequestId, variant: &JobVariant, now: Timestamp) -> Verdict {
+    gate.try_admit(
+        Demand {
+            client,
+            request,
+            needs: &variant.needs,
+            estimate: variant.estimate,
+        },
+        now,
+    )
+}
+
+impl Actor for SchedulerActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Submit> for SchedulerActor {
+    type Result = MessageResult<Submit>;
+
+    fn handle(&mut self, Submit(jobs): Submit, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        for job in jobs {
+            self.enqueue(job, now);
+        }
+        let mut out = Dispatches::default();
+        self.dispatch(now, &mut out);
+        MessageResult(out)
+    }
+}
+
+impl Handler<Finish> for SchedulerActor {
+    type Result = MessageResult<Finish>;
+
+    fn handle(&mut self, Finish(done): Finish, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        for completion in done {
+            self.finish(completion, now);
+        }
+        let mut out = Dispatches::default();
+        self.dispatch(now, &mut out);
+        MessageResult(out)
+    }
+}
+
+impl Handler<Wake> for SchedulerActor {
+    type Result = MessageResult<Wake>;
+
+    fn handle(&mut self, _: Wake, _: &mut Context<Self>) -> Self::Result {
+        let mut out = Dispatches::default();
+        self.dispatch(self.clock.now(), &mut out);
+        MessageResult(out)
+    }
+}
+
+impl Handler<PoolChange> for SchedulerActor {
+    type Result = MessageResult<PoolChange>;
+
+    fn handle(&mut self, change: PoolChange, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        match change {
+            PoolChange::Resize { pool, size } => {
+                if let Err(e) = self.gate.resize(pool, size, now) {
+                    tracing::warn!(pool, error = %e, "resize refused");
+                }
+            }
+            PoolChange::Down { pool, down } => self.gate.set_down(pool, down),
+            PoolChange::Price { pool, price } => self.gate.set_price(pool, price),
+        }
+        let mut out = Dispatches::default();
+        self.dispatch(now, &mut out);
+        MessageResult(out)
+    }
+}
+
+impl Handler<SetQuotaLimit> for SchedulerActor {
+    type Result = Result<(), crate::model::ValidationError>;
+
+    fn handle(&mut self, msg: SetQuotaLimit, _: &mut Context<Self>) -> Self::Result {
+        let quotas = self.gate.quotas_mut();
+        let Some(state) = quotas.get(&msg.quota) else {
+            return Err(crate::model::ValidationError::new("quota", &msg.quota, "the id of a quota"));
+        };
+        let mut quota = state.quota().clone();
+        quota.limit = msg.limit;
+        quotas.update(quota.clone())?;
+        self.publish(self.clock.now(), EventKind::QuotaUpdated { id: quota.id });
+        Ok(())
+    }
+}
+
+impl Handler<SetClientActive> for SchedulerActor {
+    type Result = MessageResult<SetClientActive>;
+
+    fn handle(&mut self, msg: SetClientActive, _: &mut Context<Self>) -> Self::Result {
+        self.clients[msg.client].setup.active = msg.active;
+        let mut withdrawn = Vec::new();
+        if !msg.active {
+            let queued: Vec<_> = self.queues.drain();
+            let mut keep = Vec::new();
+            for (job, enqueued, class) in queued {
+                if job.client == msg.client {
+                    let refusal = Refusal::new(RefusalReason::Withdrawn, "client left");
+                    self.refuse(&job, &refusal);
+                    withdrawn.push(job.id);
+                } else {
+                    keep.push((job, enqueued, class));
+                }
+            }
+            // Re-queue the others with their original enqueue times and scores.
+            for (job, enqueued, _) in keep {
+                let slot = &self.clients[job.client];
+                let share = self.fair_share.share(job.client, enqueued);
+                let points = priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
+                self.queues.push(job.class, job, points, enqueued);
+            }
+        }
+        MessageResult(Withdrawn(withdrawn))
+    }
+}
+
+impl Handler<TakeSnapshot> for SchedulerActor {
+    type Result = MessageResult<TakeSnapshot>;
+
+    fn handle(&mut self, _: TakeSnapshot, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let queued = RequestClass::ALL.map(|c| self.queues.class_len(c));
+        MessageResult(Snapshot {
+            at: now,
+            pools: self.gate.gauges().iter().map(|g| (g.utilisation(now), g.size())).collect(),
+            queued,
+            running: self.running.len(),
+            spent: self.spent,
+            starving: self.starving,
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! Simulation: scenario files, workload generators, the discrete-event runner and its
+//! report.
+
+pub mod arrival;
+pub mod distribution;
+mod load;
+mod locate;
+pub mod report;
+mod runner;
+pub mod scenario;
+
+pub use load::{ScenarioError, ScenarioProblem, load_file, parse};
+pub use report::Report;
+pub use runner::{RunError, RunOptions, run};
+pub use scenario::Scenario;
