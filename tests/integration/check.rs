@@ -38,10 +38,17 @@ fn a_syntax_error_has_its_line_and_column() {
 
 #[test]
 fn an_unknown_field_is_named() {
-    let text = GOOD.replace("duration_secs: 60,", "duration_secs: 60,\n    durration: 5,");
+    let text = GOOD.replace(
+        "duration_secs: 60,",
+        "duration_secs: 60,\n    durration: 5,",
+    );
     let found = problems(&text);
     assert_eq!(found.len(), 1);
-    assert!(found[0].message.contains("durration"), "{}", found[0].message);
+    assert!(
+        found[0].message.contains("durration"),
+        "{}",
+        found[0].message
+    );
     assert_eq!(found[0].line, 5);
 }
 
@@ -63,9 +70,17 @@ fn every_semantic_problem_is_reported_with_its_place() {
     );
     assert_eq!((found[0].line, found[0].column), (5, 34));
     assert_eq!(found[1].line, 10);
-    assert!(found[1].message.contains("positive finite rate"), "{}", found[1].message);
+    assert!(
+        found[1].message.contains("positive finite rate"),
+        "{}",
+        found[1].message
+    );
     assert_eq!(found[2].line, 11);
-    assert!(found[2].message.contains("one of the pools (p)"), "{}", found[2].message);
+    assert!(
+        found[2].message.contains("one of the pools (p)"),
+        "{}",
+        found[2].message
+    );
 }
 
 #[test]
@@ -76,7 +91,10 @@ fn wrong_types_and_values_never_panic() {
         ("\"2026-01-05T00:00:00Z\"", "\"yesterday\""),
         ("duration_secs: 60", "duration_secs: -1"),
         ("constant(1))]", "exponential(mean: 0))]"),
-        ("(id: \"c\", tier: basic)", "(id: \"c\", tier: basic, credits: -5)"),
+        (
+            "(id: \"c\", tier: basic)",
+            "(id: \"c\", tier: basic, credits: -5)",
+        ),
     ] {
         let text = GOOD.replace(from, to);
         assert_ne!(text, GOOD, "{from}");

@@ -36,7 +36,9 @@ fn mmc_mean_wait_matches_erlang_c() {
         };
         let report = sim::run(&scenario, &options).unwrap();
         assert_eq!(report.totals.completed, 500_000);
-        let check = report.erlang_c.expect("the M/M/c scenario gets an Erlang C check");
+        let check = report
+            .erlang_c
+            .expect("the M/M/c scenario gets an Erlang C check");
         assert!((check.expected_mean_wait - 0.286_028).abs() < 1e-5);
         assert!(
             check.relative_error.abs() < 0.05,

@@ -10,7 +10,9 @@ use crate::policy::admission::RefusalReason;
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub enum ClientOutcome {
-    Submitted { class: RequestClass },
+    Submitted {
+        class: RequestClass,
+    },
     Admitted {
         class: RequestClass,
         waited_micros: u64,
@@ -20,7 +22,10 @@ pub enum ClientOutcome {
         class: RequestClass,
         reason: RefusalReason,
     },
-    Completed { class: RequestClass, cost: Money },
+    Completed {
+        class: RequestClass,
+        cost: Money,
+    },
 }
 
 /// Asks for the client's tallies.

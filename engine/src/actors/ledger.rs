@@ -97,7 +97,12 @@ impl Handler<GetLedger> for LedgerActor {
         MessageResult(LedgerView {
             costs: self.ledger.summary(&CostFilter::default(), 0),
             event_counts: self.event_counts.clone(),
-            events: self.events.iter().take(request.event_limit).cloned().collect(),
+            events: self
+                .events
+                .iter()
+                .take(request.event_limit)
+                .cloned()
+                .collect(),
             rejected: self.rejected.clone(),
         })
     }

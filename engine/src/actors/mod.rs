@@ -13,12 +13,14 @@ mod monitor;
 mod pool;
 mod scheduler;
 
-pub use client::{ClassStats as ClientStatsClass, ClientActor, ClientOutcome, ClientStats, GetClientStats};
+pub use client::{
+    ClassStats as ClientStatsClass, ClientActor, ClientOutcome, ClientStats, GetClientStats,
+};
 pub use ledger::{Charge, GetLedger, LedgerActor, LedgerView, Publish};
 pub use monitor::{GetSeries, MonitorActor, PoolSeries, Sample, Tick};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
 pub use scheduler::{
     ClientSetup, Completion, Dispatched, Dispatches, Finish, Job, JobVariant, PoolChange,
-    SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Snapshot, Submit, TakeSnapshot,
-    Wake, Withdrawn,
+    SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Snapshot, Submit,
+    TakeSnapshot, Wake, Withdrawn,
 };

@@ -97,7 +97,9 @@ impl MonitorActor {
             watched.predictor.push(snapshot.at, utilisation);
             let forecast = watched.predictor.forecast(self.horizon);
             if let Some(value) = forecast {
-                watched.pending.push_back((snapshot.at + self.horizon, value.clamp(0.0, 10.0)));
+                watched
+                    .pending
+                    .push_back((snapshot.at + self.horizon, value.clamp(0.0, 10.0)));
             }
             if let Some(autoscaler) = &mut watched.autoscaler {
                 // Scale on the worse of now and the forecast, so growth is met early.

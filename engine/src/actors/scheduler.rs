@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::clock::SharedClock;
-use crate::model::{ClientId, CostType, Event, EventKind, Money, RequestClass, RequestId, Tier, Timestamp};
-use crate::policy::admission::{
-    Admitted, Blocker, Demand, Gate, Refusal, RefusalReason, Verdict,
+use crate::model::{
+    ClientId, CostType, Event, EventKind, Money, RequestClass, RequestId, Tier, Timestamp,
 };
+use crate::policy::admission::{Admitted, Blocker, Demand, Gate, Refusal, RefusalReason, Verdict};
 use crate::policy::priority::{self, FairShare, PriorityWeights};
 use crate::policy::queue::{Aging, ClassQueues, Visit};
 use crate::policy::reservation::ReservationAlert;
@@ -182,7 +182,11 @@ impl SchedulerActor {
     ) -> Result<Self, crate::model::ValidationError> {
         let now = clock.now();
         let aging = Aging {
-            max_waiting: if config.aging { config.weights.waiting } else { 0.0 },
+            max_waiting: if config.aging {
+                config.weights.waiting
+            } else {
+                0.0
+            },
             full_after: config.weights.waiting_full_after,
         };
         Ok(SchedulerActor {
@@ -272,7 +276,9 @@ impl SchedulerActor {
                 if slot.running >= slot.setup.max_concurrent {
                     return Visit::Skip;
                 }
-                if job.primary.needs.iter().any(|(pool, _)| blocked[*pool]) && job.alternative.is_none() {
+                if job.primary.needs.iter().any(|(pool, _)| blocked[*pool])
+                    && job.alternative.is_none()
+                {
                     return Visit::Skip;
                 }
                 let client = &slot.setup.id;
@@ -281,9 +287,17 @@ impl SchedulerActor {
                 let short = matches!(
                     verdict,
                     Verdict::Wait(_)
-                        | Verdict::Refuse(Refusal { reason: RefusalReason::Budget | RefusalReason::Capacity | RefusalReason::Rate, .. })
+                        | Verdict::Refuse(Refusal {
+                            reason: RefusalReason::Budget
+                                | RefusalReason::Capacity
+                                | RefusalReason::Rate,
+                            ..
+                        })
                 );
-                if short && downgrade && let Some(alt) = &job.alternative {
+                if short
+                    && downgrade
+                    && let Some(alt) = &job.alternative
+                {
                     let alt_verdict = admit(gate, client, job.id, alt, now);
                     if matches!(alt_verdict, Verdict::Admit(_)) {
                         verdict = alt_verdict;
@@ -300,7 +314,11 @@ impl SchedulerActor {
                                     blocked[pool] = true;
                                     blocked_count += 1;
                                 }
-                                if let Blocker::Tokens { retry_after: Some(wait), .. } = blocker {
+                                if let Blocker::Tokens {
+                                    retry_after: Some(wait),
+                                    ..
+                                } = blocker
+                                {
                                     wake_at = earliest(wake_at, Some(now + wait));
                                 }
                             }
@@ -378,19 +396,33 @@ impl SchedulerActor {
         let slot = &mut self.clients[run.client];
         slot.running = slot.running.saturating_sub(1);
         let client = slot.setup.id.clone();
-        match self.gate.finish(&client, &run.variant.needs, &run.admitted, actual, held, now) {
+        match self.gate.finish(
+            &client,
+            &run.variant.needs,
+            &run.admitted,
+            actual,
+            held,
+            now,
+        ) {
             Ok(finished) => {
                 let charged = finished.settlement.charged;
                 self.spent += charged;
-                self.clients[run.client].setup.actor.do_send(ClientOutcome::Completed {
-                    class: run.class,
-                    cost: charged,
-                });
+                self.clients[run.client]
+                    .setup
+                    .actor
+                    .do_send(ClientOutcome::Completed {
+                        class: run.class,
+                        cost: charged,
+                    });
                 if charged > Money::ZERO {
                     self.ledger.do_send(Charge {
                         client: client.clone(),
                         cost_type: CostType::ApiUsage,
-                        category: self.gate.gauges()[run.variant.needs[0].0].pool().id.0.clone(),
+                        category: self.gate.gauges()[run.variant.needs[0].0]
+                            .pool()
+                            .id
+                            .0
+                            .clone(),
                         amount: charged,
                         at: now,
                     });
@@ -402,28 +434,50 @@ impl SchedulerActor {
                 };
                 let reservation = run.admitted.reservation;
                 match finished.alert {
-                    Some(ReservationAlert::Warning) => self.publish(now, EventKind::ResourceWarning { reservation, client: client.clone(), usage_ratio }),
-                    Some(ReservationAlert::Critical) => self.publish(now, EventKind::ResourceCritical { reservation, client: client.clone(), usage_ratio }),
+                    Some(ReservationAlert::Warning) => self.publish(
+                        now,
+                        EventKind::ResourceWarning {
+                            reservation,
+                            client: client.clone(),
+                            usage_ratio,
+                        },
+                    ),
+                    Some(ReservationAlert::Critical) => self.publish(
+                        now,
+                        EventKind::ResourceCritical {
+                            reservation,
+                            client: client.clone(),
+                            usage_ratio,
+                        },
+                    ),
                     None => {}
                 }
                 for notice in &finished.notices {
                     self.publish(now, notice.to_event(&client));
                 }
             }
-            Err(e) => tracing::error!(request = %completion.request, error = %e, "settlement failed"),
+            Err(e) => {
+                tracing::error!(request = %completion.request, error = %e, "settlement failed")
+            }
         }
     }
 
     fn enqueue(&mut self, job: Job, now: Timestamp) {
         let slot = &self.clients[job.client];
-        slot.setup.actor.do_send(ClientOutcome::Submitted { class: job.class });
+        slot.setup
+            .actor
+            .do_send(ClientOutcome::Submitted { class: job.class });
         if !slot.setup.active {
-            let refusal = Refusal::new(RefusalReason::Withdrawn, format!("client {} is not active", slot.setup.id));
+            let refusal = Refusal::new(
+                RefusalReason::Withdrawn,
+                format!("client {} is not active", slot.setup.id),
+            );
             self.refuse(&job, &refusal);
             return;
         }
         let share = self.fair_share.share(job.client, now);
-        let points = priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
+        let points =
+            priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
         self.queues.push(job.class, job, points, now);
     }
 }
@@ -435,7 +489,13 @@ fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
     }
 }
 
-fn admit(gate: &mut Gate, client: &ClientId, request: RequestId, variant: &JobVariant, now: Timestamp) -> Verdict {
+fn admit(
+    gate: &mut Gate,
+    client: &ClientId,
+    request: RequestId,
+    variant: &JobVariant,
+    now: Timestamp,
+) -> Verdict {
     gate.try_admit(
         Demand {
             client,
@@ -515,7 +575,11 @@ impl Handler<SetQuotaLimit> for SchedulerActor {
     fn handle(&mut self, msg: SetQuotaLimit, _: &mut Context<Self>) -> Self::Result {
         let quotas = self.gate.quotas_mut();
         let Some(state) = quotas.get(&msg.quota) else {
-            return Err(crate::model::ValidationError::new("quota", &msg.quota, "the id of a quota"));
+            return Err(crate::model::ValidationError::new(
+                "quota",
+                &msg.quota,
+                "the id of a quota",
+            ));
         };
         let mut quota = state.quota().clone();
         quota.limit = msg.limit;
@@ -547,7 +611,12 @@ impl Handler<SetClientActive> for SchedulerActor {
             for (job, enqueued, _) in keep {
                 let slot = &self.clients[job.client];
                 let share = self.fair_share.share(job.client, enqueued);
-                let points = priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
+                let points = priority::static_points(
+                    &self.config.weights,
+                    slot.setup.tier,
+                    job.urgency,
+                    share,
+                );
                 self.queues.push(job.class, job, points, enqueued);
             }
         }
@@ -563,7 +632,12 @@ impl Handler<TakeSnapshot> for SchedulerActor {
         let queued = RequestClass::ALL.map(|c| self.queues.class_len(c));
         MessageResult(Snapshot {
             at: now,
-            pools: self.gate.gauges().iter().map(|g| (g.utilisation(now), g.size())).collect(),
+            pools: self
+                .gate
+                .gauges()
+                .iter()
+                .map(|g| (g.utilisation(now), g.size()))
+                .collect(),
             queued,
             running: self.running.len(),
             spent: self.spent,

@@ -152,8 +152,8 @@ impl ArrivalClock {
             } => {
                 // Poisson in "on" time: draw the gap in on-time, then map it onto the calendar.
                 let cycle = on_secs + off_secs;
-                let on_time_now = (self.last / cycle).floor() * on_secs
-                    + (self.last % cycle).min(*on_secs);
+                let on_time_now =
+                    (self.last / cycle).floor() * on_secs + (self.last % cycle).min(*on_secs);
                 let on_time_next = on_time_now + exp_gap(rng, *rate_per_sec);
                 let cycles = (on_time_next / on_secs).floor();
                 cycles * cycle + (on_time_next - cycles * on_secs)
@@ -221,7 +221,10 @@ mod tests {
             let horizon = 4.0 * SECS_PER_DAY;
             let got = count_until(&p, horizon) as f64 / horizon;
             let expected = p.mean_rate();
-            assert!((got - expected).abs() / expected < 0.02, "{p:?}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() / expected < 0.02,
+                "{p:?}: {got} vs {expected}"
+            );
         }
     }
 
@@ -242,9 +245,15 @@ mod tests {
 
     #[test]
     fn bad_processes_name_the_field() {
-        let err = Arrivals::Poisson { rate_per_sec: -1.0 }.validate("workloads[0].arrivals").unwrap_err();
+        let err = Arrivals::Poisson { rate_per_sec: -1.0 }
+            .validate("workloads[0].arrivals")
+            .unwrap_err();
         assert_eq!(err.field, "workloads[0].arrivals.rate_per_sec");
-        let err = Arrivals::Diurnal { rates_per_hour: vec![1.0; 3] }.validate("a").unwrap_err();
+        let err = Arrivals::Diurnal {
+            rates_per_hour: vec![1.0; 3],
+        }
+        .validate("a")
+        .unwrap_err();
         assert!(err.expected.contains("24 rates"));
     }
 }

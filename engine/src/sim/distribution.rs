@@ -12,12 +12,23 @@ use crate::model::ValidationError;
 #[serde(rename_all = "snake_case")]
 pub enum Distribution {
     Constant(f64),
-    Uniform { min: f64, max: f64 },
-    Exponential { mean: f64 },
+    Uniform {
+        min: f64,
+        max: f64,
+    },
+    Exponential {
+        mean: f64,
+    },
     /// Log-normal given the mean and standard deviation of the underlying normal.
-    LogNormal { mu: f64, sigma: f64 },
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+    },
     /// Pareto with minimum `scale` and tail index `shape`.
-    Pareto { scale: f64, shape: f64 },
+    Pareto {
+        scale: f64,
+        shape: f64,
+    },
 }
 
 /// A validated distribution, ready to sample.
@@ -62,11 +73,10 @@ impl Distribution {
                     span: max - min,
                 }
             }
-            Distribution::Exponential { mean } => {
-                Sampler::Exponential(Exp::new(1.0 / positive("mean", mean)?).map_err(|_| {
-                    bad("mean", mean, "a positive finite number")
-                })?)
-            }
+            Distribution::Exponential { mean } => Sampler::Exponential(
+                Exp::new(1.0 / positive("mean", mean)?)
+                    .map_err(|_| bad("mean", mean, "a positive finite number"))?,
+            ),
             Distribution::LogNormal { mu, sigma } => {
                 if !mu.is_finite() {
                     return Err(bad("mu", mu, "a finite number"));
@@ -131,23 +141,43 @@ mod tests {
             Distribution::Constant(3.0),
             Distribution::Uniform { min: 1.0, max: 5.0 },
             Distribution::Exponential { mean: 2.0 },
-            Distribution::LogNormal { mu: 0.0, sigma: 0.5 },
-            Distribution::Pareto { scale: 1.0, shape: 3.0 },
+            Distribution::LogNormal {
+                mu: 0.0,
+                sigma: 0.5,
+            },
+            Distribution::Pareto {
+                scale: 1.0,
+                shape: 3.0,
+            },
         ] {
             let expected = d.mean().unwrap();
             let got = mean_of(&d, 200_000);
-            assert!((got - expected).abs() / expected < 0.02, "{d:?}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() / expected < 0.02,
+                "{d:?}: {got} vs {expected}"
+            );
         }
     }
 
     #[test]
     fn bad_parameters_name_the_field() {
-        let err = Distribution::Exponential { mean: 0.0 }.sampler("kinds[0].service_secs").unwrap_err();
+        let err = Distribution::Exponential { mean: 0.0 }
+            .sampler("kinds[0].service_secs")
+            .unwrap_err();
         assert_eq!(err.field, "kinds[0].service_secs.mean");
-        let err = Distribution::Uniform { min: 5.0, max: 1.0 }.sampler("n").unwrap_err();
+        let err = Distribution::Uniform { min: 5.0, max: 1.0 }
+            .sampler("n")
+            .unwrap_err();
         assert_eq!(err.field, "n.max");
         assert!(err.expected.contains(">= min (5)"));
         assert!(Distribution::Constant(f64::NAN).sampler("c").is_err());
-        assert!(Distribution::Pareto { scale: 1.0, shape: -1.0 }.sampler("p").is_err());
+        assert!(
+            Distribution::Pareto {
+                scale: 1.0,
+                shape: -1.0
+            }
+            .sampler("p")
+            .is_err()
+        );
     }
 }

@@ -42,7 +42,11 @@ pub enum ScenarioError {
 }
 
 fn render(origin: &str, problems: &[ScenarioProblem]) -> String {
-    let noun = if problems.len() == 1 { "problem" } else { "problems" };
+    let noun = if problems.len() == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
     let mut out = format!("{origin}: {} {noun}", problems.len());
     for p in problems {
         out.push_str(&format!("\n  {origin}:{p}"));

@@ -114,7 +114,10 @@ impl SpanIndex {
                         index.mark(&path_of(&stack), line, col);
                         pending_value = false;
                     }
-                    stack.push(Frame::Group { field: None, index: 0 });
+                    stack.push(Frame::Group {
+                        field: None,
+                        index: 0,
+                    });
                 }
                 '[' => {
                     if pending_value {
@@ -165,9 +168,10 @@ impl SpanIndex {
             None => ("", path),
         };
         if !parent.is_empty() {
-            let nested = self.starts.iter().find(|(p, _)| {
-                p.starts_with(parent) && p.ends_with(&format!(".{last}"))
-            });
+            let nested = self
+                .starts
+                .iter()
+                .find(|(p, _)| p.starts_with(parent) && p.ends_with(&format!(".{last}")));
             if let Some((_, at)) = nested {
                 return Some(*at);
             }

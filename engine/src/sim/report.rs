@@ -139,7 +139,12 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
         .iter()
         .enumerate()
         .map(|(i, history)| {
-            let utilisation: Vec<f64> = inputs.samples.iter().filter_map(|s| s.pools.get(i)).map(|p| p.utilisation).collect();
+            let utilisation: Vec<f64> = inputs
+                .samples
+                .iter()
+                .filter_map(|s| s.pools.get(i))
+                .map(|p| p.utilisation)
+                .collect();
             let errors: Vec<f64> = inputs
                 .samples
                 .iter()
@@ -168,7 +173,12 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
         clients,
         pools,
         costs: inputs.ledger.costs,
-        starvation_events: inputs.ledger.event_counts.get("request.starving").copied().unwrap_or(0),
+        starvation_events: inputs
+            .ledger
+            .event_counts
+            .get("request.starving")
+            .copied()
+            .unwrap_or(0),
         events: inputs.ledger.event_counts,
         still_queued: inputs.final_snapshot.queued.iter().sum(),
         fairness_jain: jain(&fractions),
@@ -263,7 +273,7 @@ pub fn erlang_c_mean_wait(servers: u32, arrival_rate: f64, service_rate: f64) ->
     let c = f64::from(servers);
     let a = arrival_rate / service_rate;
     let rho = a / c;
-    if !(rho < 1.0) || servers == 0 {
+    if rho.is_nan() || rho >= 1.0 || servers == 0 {
         return None;
     }
     // Σ_{k<c} a^k/k!, computed term by term to stay stable for large c.
@@ -281,18 +291,26 @@ pub fn erlang_c_mean_wait(servers: u32, arrival_rate: f64, service_rate: f64) ->
 /// The Erlang C check applies when the scenario is an M/M/c queue: one slot pool without
 /// autoscaling, Poisson arrivals, exponential service, one slot per request.
 fn erlang_check(scenario: &Scenario, measured_mean_wait: f64) -> Option<ErlangCheck> {
-    let [pool] = scenario.pools.as_slice() else { return None };
-    let PoolKind::Slot { slots, .. } = pool.kind else { return None };
+    let [pool] = scenario.pools.as_slice() else {
+        return None;
+    };
+    let PoolKind::Slot { slots, .. } = pool.kind else {
+        return None;
+    };
     if pool.autoscale.is_some() || !scenario.events.is_empty() || !scenario.quotas.is_empty() {
         return None;
     }
     let mut arrival_rate = 0.0;
     let mut mean_service = None;
     for workload in &scenario.workloads {
-        let Arrivals::Poisson { rate_per_sec } = workload.arrivals else { return None };
+        let Arrivals::Poisson { rate_per_sec } = workload.arrivals else {
+            return None;
+        };
         arrival_rate += rate_per_sec;
         for kind in &workload.kinds {
-            let Distribution::Exponential { mean } = kind.service_secs else { return None };
+            let Distribution::Exponential { mean } = kind.service_secs else {
+                return None;
+            };
             if kind.needs.len() != 1 || kind.needs[0].amount != Distribution::Constant(1.0) {
                 return None;
             }
@@ -331,7 +349,11 @@ impl Report {
         let mut out = String::new();
         let t = &self.totals;
         let _ = writeln!(out, "Scenario {} (seed {})", self.scenario, self.seed);
-        let _ = writeln!(out, "  virtual time {} → {}", self.started_at, self.ended_at);
+        let _ = writeln!(
+            out,
+            "  virtual time {} → {}",
+            self.started_at, self.ended_at
+        );
         let _ = writeln!(
             out,
             "  {} requests replayed in {:.2} s of wall time ({:.0} requests/s)",
@@ -343,7 +365,16 @@ impl Report {
         let _ = writeln!(
             out,
             "  {:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12}",
-            "client / class", "submitted", "admitted", "done", "refused", "wait p50", "p95", "p99", "max", "spend"
+            "client / class",
+            "submitted",
+            "admitted",
+            "done",
+            "refused",
+            "wait p50",
+            "p95",
+            "p99",
+            "max",
+            "spend"
         );
         let row = |out: &mut String, name: &str, t: &Tally| {
             let refused: u64 = t.refused.values().sum();
@@ -376,11 +407,17 @@ impl Report {
             let _ = writeln!(out, "  refused by reason: {}", reasons.join(", "));
         }
         if t.downgraded > 0 {
-            let _ = writeln!(out, "  downgraded to a cheaper alternative: {}", t.downgraded);
+            let _ = writeln!(
+                out,
+                "  downgraded to a cheaper alternative: {}",
+                t.downgraded
+            );
         }
         let _ = writeln!(out, "\nPools");
         for pool in &self.pools {
-            let mae = pool.prediction_mae.map_or("-".to_owned(), |e| format!("{e:.3}"));
+            let mae = pool
+                .prediction_mae
+                .map_or("-".to_owned(), |e| format!("{e:.3}"));
             let _ = writeln!(
                 out,
                 "  {:<18} utilisation mean {:>5.1}% peak {:>5.1}%  size {}  scaled {}×  forecast error {}",
@@ -403,7 +440,11 @@ impl Report {
         for (name, count) in &self.events {
             let _ = writeln!(out, "  {name:<20} {count}");
         }
-        let _ = writeln!(out, "\nFairness (Jain, admitted fraction per client): {:.3}", self.fairness_jain);
+        let _ = writeln!(
+            out,
+            "\nFairness (Jain, admitted fraction per client): {:.3}",
+            self.fairness_jain
+        );
         if self.still_queued > 0 {
             let _ = writeln!(out, "Still queued at the end: {}", self.still_queued);
         }
@@ -422,6 +463,35 @@ impl Report {
             );
         }
         out
+    }
+}
+
+impl Report {
+    /// Writes `series.csv`: one row per sample with each pool's utilisation, size and
+    /// forecast, the queue depth, running count and cumulative spend.
+    pub fn write_csv(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut out = String::from("at_secs,queued,running,spent");
+        for pool in &self.pools {
+            let _ = write!(out, ",{0}_utilisation,{0}_size,{0}_predicted", pool.pool);
+        }
+        out.push('\n');
+        for sample in &self.series {
+            let _ = write!(
+                out,
+                "{:.3},{},{},{}",
+                sample.at.since(self.started_at).as_secs_f64(),
+                sample.queued,
+                sample.running,
+                sample.spent.as_f64()
+            );
+            for pool in &sample.pools {
+                let predicted = pool.predicted.map_or(String::new(), |p| format!("{p:.4}"));
+                let _ = write!(out, ",{:.4},{},{}", pool.utilisation, pool.size, predicted);
+            }
+            out.push('\n');
+        }
+        std::fs::write(dir.join("series.csv"), out)
     }
 }
 
@@ -493,34 +563,5 @@ mod tests {
     fn jain_index_is_one_when_equal_and_one_over_n_when_one_gets_all() {
         assert!((jain(&[0.5, 0.5, 0.5]) - 1.0).abs() < 1e-12);
         assert!((jain(&[1.0, 0.0, 0.0, 0.0]) - 0.25).abs() < 1e-12);
-    }
-}
-
-impl Report {
-    /// Writes `series.csv`: one row per sample with each pool's utilisation, size and
-    /// forecast, the queue depth, running count and cumulative spend.
-    pub fn write_csv(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let mut out = String::from("at_secs,queued,running,spent");
-        for pool in &self.pools {
-            let _ = write!(out, ",{0}_utilisation,{0}_size,{0}_predicted", pool.pool);
-        }
-        out.push('\n');
-        for sample in &self.series {
-            let _ = write!(
-                out,
-                "{:.3},{},{},{}",
-                sample.at.since(self.started_at).as_secs_f64(),
-                sample.queued,
-                sample.running,
-                sample.spent.as_f64()
-            );
-            for pool in &sample.pools {
-                let predicted = pool.predicted.map_or(String::new(), |p| format!("{p:.4}"));
-                let _ = write!(out, ",{:.4},{},{}", pool.utilisation, pool.size, predicted);
-            }
-            out.push('\n');
-        }
-        std::fs::write(dir.join("series.csv"), out)
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use rand::SeedableRng;
 use rand::RngExt;
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::arrival::ArrivalClock;
@@ -18,9 +18,9 @@ use super::report::{self, Report};
 use super::scenario::{Action, Estimate, Scenario, secs};
 use crate::actors::{
     ClientActor, ClientSetup, Completion, Dispatches, Finish, GetClientStats, GetLedger,
-    GetPoolHistory, GetSeries, Job, JobVariant, LedgerActor, MonitorActor, PoolActor,
-    PoolCommand, SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Submit,
-    TakeSnapshot, Tick, Wake,
+    GetPoolHistory, GetSeries, Job, JobVariant, LedgerActor, MonitorActor, PoolActor, PoolCommand,
+    SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Submit, TakeSnapshot, Tick,
+    Wake,
 };
 use crate::clock::{SharedClock, VirtualClock};
 use crate::model::{
@@ -147,10 +147,18 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
     let clock: SharedClock = Arc::new(virtual_clock.clone());
 
     let pool_index = |id: &crate::model::PoolId| {
-        scenario.pools.iter().position(|p| &p.id == id).expect("validated reference")
+        scenario
+            .pools
+            .iter()
+            .position(|p| &p.id == id)
+            .expect("validated reference")
     };
     let client_index = |id: &crate::model::ClientId| {
-        scenario.clients.iter().position(|c| &c.id == id).expect("validated reference")
+        scenario
+            .clients
+            .iter()
+            .position(|c| &c.id == id)
+            .expect("validated reference")
     };
 
     let ledger = LedgerActor::new(10_000).start();
@@ -176,7 +184,9 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
     for (i, client) in scenario.clients.iter().enumerate() {
         gate.credits_mut()
             .open_account(client.id.clone(), client.credits)
-            .map_err(|e| ValidationError::new(format!("clients[{i}]"), &client.id, e.to_string()))?;
+            .map_err(|e| {
+                ValidationError::new(format!("clients[{i}]"), &client.id, e.to_string())
+            })?;
         if let Some(budget) = client.monthly_budget {
             // A monthly budget is a hard monthly cost quota of the client's own.
             let mut quota = Quota::new(
@@ -200,14 +210,18 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
         });
     }
     let config = SchedulerConfig {
-        weights: scenario.scheduler.weights.clone(),
+        weights: scenario.scheduler.weights,
         aging: scenario.scheduler.aging,
         fair_share_half_life: secs(scenario.scheduler.fair_share_half_life_secs),
         starvation_bound: secs(scenario.scheduler.starvation_bound_secs),
-        off_peak: scenario.scheduler.off_peak.map(|w| (w.start_hour, w.end_hour)),
+        off_peak: scenario
+            .scheduler
+            .off_peak
+            .map(|w| (w.start_hour, w.end_hour)),
         downgrade: scenario.scheduler.downgrade,
     };
-    let scheduler = SchedulerActor::new(clock.clone(), config, gate, setups, ledger.clone())?.start();
+    let scheduler =
+        SchedulerActor::new(clock.clone(), config, gate, setups, ledger.clone())?.start();
     let mut pool_actors = Vec::new();
     let mut watched = Vec::new();
     for (index, pool) in scenario.pools.iter().enumerate() {
@@ -256,7 +270,10 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                     .iter()
                     .enumerate()
                     .map(|(n, need)| {
-                        Ok((pool_index(&need.pool), need.amount.sampler(&format!("{at}.needs[{n}].amount"))?))
+                        Ok((
+                            pool_index(&need.pool),
+                            need.amount.sampler(&format!("{at}.needs[{n}].amount"))?,
+                        ))
                     })
                     .collect::<Result<_, ValidationError>>()?,
                 service: kind.service_secs.sampler(&format!("{at}.service_secs"))?,
@@ -298,7 +315,9 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
     let mut service_of: HashMap<RequestId, Duration> = HashMap::new();
     let mut next_request = 0u64;
     let max_requests = scenario.max_requests.unwrap_or(u64::MAX);
-    let progress = options.progress.then(|| report::Progress::new(scenario.duration_secs));
+    let progress = options
+        .progress
+        .then(|| report::Progress::new(scenario.duration_secs));
     let mut last_progress = start;
 
     while let Some(event) = agenda.heap.pop() {
@@ -362,8 +381,14 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                         })
                         .await?
                 }
-                Action::PoolDown { pool } => pool_actors[pool_index(pool)].send(PoolCommand::Down).await?,
-                Action::PoolUp { pool } => pool_actors[pool_index(pool)].send(PoolCommand::Up).await?,
+                Action::PoolDown { pool } => {
+                    pool_actors[pool_index(pool)]
+                        .send(PoolCommand::Down)
+                        .await?
+                }
+                Action::PoolUp { pool } => {
+                    pool_actors[pool_index(pool)].send(PoolCommand::Up).await?
+                }
                 Action::PoolPrice { pool, price } => {
                     let p = pool_index(pool);
                     set_price(&mut prices[p], *price);
@@ -380,7 +405,8 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                 }
                 Action::ClientJoins { client } | Action::ClientLeaves { client } => {
                     let c = client_index(client);
-                    let active = matches!(scenario.events[index].action, Action::ClientJoins { .. });
+                    let active =
+                        matches!(scenario.events[index].action, Action::ClientJoins { .. });
                     for (w, generator) in generators.iter_mut().enumerate() {
                         if generator.client == c && generator.active != active {
                             generator.active = active;
@@ -396,7 +422,9 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                             }
                         }
                     }
-                    let withdrawn = scheduler.send(SetClientActive { client: c, active }).await?;
+                    let withdrawn = scheduler
+                        .send(SetClientActive { client: c, active })
+                        .await?;
                     for id in withdrawn.0 {
                         service_of.remove(&id);
                     }
@@ -406,7 +434,12 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
         };
         for started in out.started {
             if let Some(service) = service_of.get(&started.request) {
-                agenda.push(now + *service, EventKind::Finish { request: started.request });
+                agenda.push(
+                    now + *service,
+                    EventKind::Finish {
+                        request: started.request,
+                    },
+                );
             }
         }
         for refused in out.refused {
@@ -458,16 +491,26 @@ fn pool_size(pool: &Pool) -> f64 {
 
 fn set_price(pool: &mut Pool, price: Money) {
     match &mut pool.kind {
-        crate::model::PoolKind::Rate { cost_per_1k_units, .. } => *cost_per_1k_units = price,
+        crate::model::PoolKind::Rate {
+            cost_per_1k_units, ..
+        } => *cost_per_1k_units = price,
         crate::model::PoolKind::Slot { cost_per_hour, .. } => *cost_per_hour = price,
     }
 }
 
-fn draw_job(generator: &Generator, id: RequestId, prices: &[Pool], rng: &mut SmallRng) -> (Job, Duration) {
+fn draw_job(
+    generator: &Generator,
+    id: RequestId,
+    prices: &[Pool],
+    rng: &mut SmallRng,
+) -> (Job, Duration) {
     let kind = if generator.kinds.len() == 1 {
         &generator.kinds[0]
     } else {
-        let total = *generator.cumulative_weights.last().expect("at least one kind");
+        let total = *generator
+            .cumulative_weights
+            .last()
+            .expect("at least one kind");
         let pick = rng.random::<f64>() * total;
         let at = generator.cumulative_weights.partition_point(|w| *w <= pick);
         &generator.kinds[at.min(generator.kinds.len() - 1)]
@@ -508,5 +551,8 @@ fn draw_job(generator: &Generator, id: RequestId, prices: &[Pool], rng: &mut Sma
 }
 
 fn price(pools: &[Pool], needs: &[(usize, u64)], held_secs: f64) -> Money {
-    needs.iter().map(|&(pool, amount)| pools[pool].cost_of(amount, held_secs)).sum()
+    needs
+        .iter()
+        .map(|&(pool, amount)| pools[pool].cost_of(amount, held_secs))
+        .sum()
 }

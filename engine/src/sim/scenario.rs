@@ -243,14 +243,31 @@ pub struct TimedEvent {
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// New size: slots of a slot pool, or bucket capacity of a rate pool.
-    PoolCapacity { pool: PoolId, capacity: f64 },
-    PoolDown { pool: PoolId },
-    PoolUp { pool: PoolId },
+    PoolCapacity {
+        pool: PoolId,
+        capacity: f64,
+    },
+    PoolDown {
+        pool: PoolId,
+    },
+    PoolUp {
+        pool: PoolId,
+    },
     /// New price: per hour for a slot pool, per thousand units for a rate pool.
-    PoolPrice { pool: PoolId, price: Money },
-    QuotaLimit { quota: QuotaId, limit: u64 },
-    ClientJoins { client: ClientId },
-    ClientLeaves { client: ClientId },
+    PoolPrice {
+        pool: PoolId,
+        price: Money,
+    },
+    QuotaLimit {
+        quota: QuotaId,
+        limit: u64,
+    },
+    ClientJoins {
+        client: ClientId,
+    },
+    ClientLeaves {
+        client: ClientId,
+    },
 }
 
 impl Scenario {
@@ -262,7 +279,12 @@ impl Scenario {
                 problems.push(e);
             }
         };
-        check(ensure(!self.name.trim().is_empty(), "name", "\"\"", "a non-empty name"));
+        check(ensure(
+            !self.name.trim().is_empty(),
+            "name",
+            "\"\"",
+            "a non-empty name",
+        ));
         check(ensure(
             self.duration_secs.is_finite() && self.duration_secs > 0.0,
             "duration_secs",
@@ -282,7 +304,11 @@ impl Scenario {
         );
         for (i, pool) in self.pools.iter().enumerate() {
             if let Err(e) = pool.validate() {
-                problems.push(reindex(e, &format!("pool[{}]", pool.id), &format!("pools[{i}]")));
+                problems.push(reindex(
+                    e,
+                    &format!("pool[{}]", pool.id),
+                    &format!("pools[{i}]"),
+                ));
             }
             if let Some(bounds) = pool.autoscale {
                 let config = self.monitor.autoscale_config(bounds.min, bounds.max);
@@ -298,7 +324,11 @@ impl Scenario {
         );
         for (i, client) in self.clients.iter().enumerate() {
             if let Err(e) = client.validate() {
-                problems.push(reindex(e, &format!("client[{}]", client.id), &format!("clients[{i}]")));
+                problems.push(reindex(
+                    e,
+                    &format!("client[{}]", client.id),
+                    &format!("clients[{i}]"),
+                ));
             }
         }
         let quota_ids = unique_ids(
@@ -308,10 +338,20 @@ impl Scenario {
         );
         for (i, quota) in self.quotas.iter().enumerate() {
             if let Err(e) = quota.validate() {
-                problems.push(reindex(e, &format!("quota[{}]", quota.id), &format!("quotas[{i}]")));
+                problems.push(reindex(
+                    e,
+                    &format!("quota[{}]", quota.id),
+                    &format!("quotas[{i}]"),
+                ));
             }
             if let QuotaScope::Client(client) = &quota.scope {
-                check_ref(&client_ids, client.as_str(), &format!("quotas[{i}].scope"), "clients", &mut problems);
+                check_ref(
+                    &client_ids,
+                    client.as_str(),
+                    &format!("quotas[{i}].scope"),
+                    "clients",
+                    &mut problems,
+                );
             }
         }
         let resource_ids = unique_ids(
@@ -321,33 +361,68 @@ impl Scenario {
         );
         for (i, resource) in self.resources.iter().enumerate() {
             if let Err(e) = resource.validate() {
-                problems.push(reindex(e, &format!("resource[{}]", resource.id), &format!("resources[{i}]")));
+                problems.push(reindex(
+                    e,
+                    &format!("resource[{}]", resource.id),
+                    &format!("resources[{i}]"),
+                ));
             }
         }
         for (w, workload) in self.workloads.iter().enumerate() {
             let at = format!("workloads[{w}]");
-            check_ref(&client_ids, workload.client.as_str(), &format!("{at}.client"), "clients", &mut problems);
+            check_ref(
+                &client_ids,
+                workload.client.as_str(),
+                &format!("{at}.client"),
+                "clients",
+                &mut problems,
+            );
             if let Err(e) = workload.arrivals.validate(&format!("{at}.arrivals")) {
                 problems.push(e);
             }
             if workload.kinds.is_empty() {
-                problems.push(ValidationError::new(format!("{at}.kinds"), "[]", "at least one request kind"));
+                problems.push(ValidationError::new(
+                    format!("{at}.kinds"),
+                    "[]",
+                    "at least one request kind",
+                ));
             }
             for (k, kind) in workload.kinds.iter().enumerate() {
-                kind.problems(&format!("{at}.kinds[{k}]"), &pool_ids, &self.pools, &mut problems);
+                kind.problems(
+                    &format!("{at}.kinds[{k}]"),
+                    &pool_ids,
+                    &self.pools,
+                    &mut problems,
+                );
             }
         }
         for (b, booking) in self.bookings.iter().enumerate() {
             let at = format!("bookings[{b}]");
-            check_ref(&client_ids, booking.client.as_str(), &format!("{at}.client"), "clients", &mut problems);
+            check_ref(
+                &client_ids,
+                booking.client.as_str(),
+                &format!("{at}.client"),
+                "clients",
+                &mut problems,
+            );
             if let Err(e) = booking.arrivals.validate(&format!("{at}.arrivals")) {
                 problems.push(e);
             }
             if booking.resources.is_empty() {
-                problems.push(ValidationError::new(format!("{at}.resources"), "[]", "at least one resource id"));
+                problems.push(ValidationError::new(
+                    format!("{at}.resources"),
+                    "[]",
+                    "at least one resource id",
+                ));
             }
             for (r, resource) in booking.resources.iter().enumerate() {
-                check_ref(&resource_ids, resource.as_str(), &format!("{at}.resources[{r}]"), "resources", &mut problems);
+                check_ref(
+                    &resource_ids,
+                    resource.as_str(),
+                    &format!("{at}.resources[{r}]"),
+                    "resources",
+                    &mut problems,
+                );
             }
             for (field, dist) in [("lead_secs", &booking.lead_secs), ("hours", &booking.hours)] {
                 if let Err(e) = dist.sampler(&format!("{at}.{field}")) {
@@ -358,33 +433,79 @@ impl Scenario {
         for (e, event) in self.events.iter().enumerate() {
             let at = format!("events[{e}]");
             if !(event.at_secs.is_finite() && event.at_secs >= 0.0) {
-                problems.push(ValidationError::new(format!("{at}.at_secs"), event.at_secs, "zero or more seconds"));
+                problems.push(ValidationError::new(
+                    format!("{at}.at_secs"),
+                    event.at_secs,
+                    "zero or more seconds",
+                ));
             }
             let field = format!("{at}.action");
             match &event.action {
                 Action::PoolCapacity { pool, capacity } => {
-                    check_ref(&pool_ids, pool.as_str(), &format!("{field}.pool"), "pools", &mut problems);
+                    check_ref(
+                        &pool_ids,
+                        pool.as_str(),
+                        &format!("{field}.pool"),
+                        "pools",
+                        &mut problems,
+                    );
                     if !(capacity.is_finite() && *capacity >= 1.0) {
-                        problems.push(ValidationError::new(format!("{field}.capacity"), capacity, "a capacity of at least 1"));
+                        problems.push(ValidationError::new(
+                            format!("{field}.capacity"),
+                            capacity,
+                            "a capacity of at least 1",
+                        ));
                     }
                 }
                 Action::PoolDown { pool } | Action::PoolUp { pool } => {
-                    check_ref(&pool_ids, pool.as_str(), &format!("{field}.pool"), "pools", &mut problems);
+                    check_ref(
+                        &pool_ids,
+                        pool.as_str(),
+                        &format!("{field}.pool"),
+                        "pools",
+                        &mut problems,
+                    );
                 }
                 Action::PoolPrice { pool, price } => {
-                    check_ref(&pool_ids, pool.as_str(), &format!("{field}.pool"), "pools", &mut problems);
+                    check_ref(
+                        &pool_ids,
+                        pool.as_str(),
+                        &format!("{field}.pool"),
+                        "pools",
+                        &mut problems,
+                    );
                     if price.is_negative() {
-                        problems.push(ValidationError::new(format!("{field}.price"), price, "zero or more"));
+                        problems.push(ValidationError::new(
+                            format!("{field}.price"),
+                            price,
+                            "zero or more",
+                        ));
                     }
                 }
                 Action::QuotaLimit { quota, limit } => {
-                    check_ref(&quota_ids, quota.as_str(), &format!("{field}.quota"), "quotas", &mut problems);
+                    check_ref(
+                        &quota_ids,
+                        quota.as_str(),
+                        &format!("{field}.quota"),
+                        "quotas",
+                        &mut problems,
+                    );
                     if *limit == 0 {
-                        problems.push(ValidationError::new(format!("{field}.limit"), limit, "at least 1"));
+                        problems.push(ValidationError::new(
+                            format!("{field}.limit"),
+                            limit,
+                            "at least 1",
+                        ));
                     }
                 }
                 Action::ClientJoins { client } | Action::ClientLeaves { client } => {
-                    check_ref(&client_ids, client.as_str(), &format!("{field}.client"), "clients", &mut problems);
+                    check_ref(
+                        &client_ids,
+                        client.as_str(),
+                        &format!("{field}.client"),
+                        "clients",
+                        &mut problems,
+                    );
                 }
             }
         }
@@ -401,22 +522,48 @@ impl RequestKind {
         problems: &mut Vec<ValidationError>,
     ) {
         if self.name.trim().is_empty() {
-            problems.push(ValidationError::new(format!("{at}.name"), "\"\"", "a non-empty name"));
+            problems.push(ValidationError::new(
+                format!("{at}.name"),
+                "\"\"",
+                "a non-empty name",
+            ));
         }
         if !(self.weight.is_finite() && self.weight > 0.0) {
-            problems.push(ValidationError::new(format!("{at}.weight"), self.weight, "a positive weight"));
+            problems.push(ValidationError::new(
+                format!("{at}.weight"),
+                self.weight,
+                "a positive weight",
+            ));
         }
         if !(self.urgency.is_finite() && (0.0..=1.0).contains(&self.urgency)) {
-            problems.push(ValidationError::new(format!("{at}.urgency"), self.urgency, "a number between 0 and 1"));
+            problems.push(ValidationError::new(
+                format!("{at}.urgency"),
+                self.urgency,
+                "a number between 0 and 1",
+            ));
         }
         if self.needs.is_empty() {
-            problems.push(ValidationError::new(format!("{at}.needs"), "[]", "at least one pool need"));
+            problems.push(ValidationError::new(
+                format!("{at}.needs"),
+                "[]",
+                "at least one pool need",
+            ));
         }
         for (n, need) in self.needs.iter().enumerate() {
             let field = format!("{at}.needs[{n}]");
-            check_ref(pool_ids, need.pool.as_str(), &format!("{field}.pool"), "pools", problems);
+            check_ref(
+                pool_ids,
+                need.pool.as_str(),
+                &format!("{field}.pool"),
+                "pools",
+                problems,
+            );
             if self.needs[..n].iter().any(|other| other.pool == need.pool) {
-                problems.push(ValidationError::new(format!("{field}.pool"), &need.pool, "each pool named at most once"));
+                problems.push(ValidationError::new(
+                    format!("{field}.pool"),
+                    &need.pool,
+                    "each pool named at most once",
+                ));
             }
             if let Err(e) = need.amount.sampler(&format!("{field}.amount")) {
                 problems.push(e);
@@ -426,7 +573,13 @@ impl RequestKind {
             problems.push(e);
         }
         if let Some(alt) = &self.alternative {
-            check_ref(pool_ids, alt.with.as_str(), &format!("{at}.alternative.with"), "pools", problems);
+            check_ref(
+                pool_ids,
+                alt.with.as_str(),
+                &format!("{at}.alternative.with"),
+                "pools",
+                problems,
+            );
             if !self.needs.iter().any(|n| n.pool == alt.replace) {
                 problems.push(ValidationError::new(
                     format!("{at}.alternative.replace"),
@@ -435,7 +588,10 @@ impl RequestKind {
                 ));
             }
             let kind_of = |id: &PoolId| {
-                pools.iter().find(|p| &p.id == id).map(|p| matches!(p.kind, PoolKind::Rate { .. }))
+                pools
+                    .iter()
+                    .find(|p| &p.id == id)
+                    .map(|p| matches!(p.kind, PoolKind::Rate { .. }))
             };
             if let (Some(a), Some(b)) = (kind_of(&alt.replace), kind_of(&alt.with))
                 && a != b
@@ -449,7 +605,11 @@ impl RequestKind {
         }
         if let Some(batch) = &self.batch {
             if batch.max_size < 2 {
-                problems.push(ValidationError::new(format!("{at}.batch.max_size"), batch.max_size, "at least 2"));
+                problems.push(ValidationError::new(
+                    format!("{at}.batch.max_size"),
+                    batch.max_size,
+                    "at least 2",
+                ));
             }
             if !(batch.max_wait_secs.is_finite() && batch.max_wait_secs >= 0.0) {
                 problems.push(ValidationError::new(
@@ -465,7 +625,9 @@ impl RequestKind {
 impl SchedulerConfig {
     fn validate(&self) -> Result<(), ValidationError> {
         let within = |e: ValidationError| e.within("scheduler");
-        self.weights.validate().map_err(|e| e.within("scheduler.weights"))?;
+        self.weights
+            .validate()
+            .map_err(|e| e.within("scheduler.weights"))?;
         ensure(
             self.fair_share_half_life_secs.is_finite() && self.fair_share_half_life_secs > 0.0,
             "fair_share_half_life_secs",
@@ -481,7 +643,10 @@ impl SchedulerConfig {
         )
         .map_err(within)?;
         if let Some(window) = self.off_peak {
-            for (field, hour) in [("off_peak.start_hour", window.start_hour), ("off_peak.end_hour", window.end_hour)] {
+            for (field, hour) in [
+                ("off_peak.start_hour", window.start_hour),
+                ("off_peak.end_hour", window.end_hour),
+            ] {
                 ensure(hour < 24, field, hour, "an hour of the day, 0 to 23").map_err(within)?;
             }
             ensure(
@@ -492,7 +657,9 @@ impl SchedulerConfig {
             )
             .map_err(within)?;
         }
-        self.reservation.validate().map_err(|e| e.within("scheduler.reservation"))
+        self.reservation
+            .validate()
+            .map_err(|e| e.within("scheduler.reservation"))
     }
 }
 
@@ -506,7 +673,13 @@ impl MonitorConfig {
             "a positive number of seconds",
         )
         .map_err(within)?;
-        ensure(self.window >= 2, "window", self.window, "at least 2 samples").map_err(within)?;
+        ensure(
+            self.window >= 2,
+            "window",
+            self.window,
+            "at least 2 samples",
+        )
+        .map_err(within)?;
         ensure(
             self.horizon_secs.is_finite() && self.horizon_secs >= 0.0,
             "horizon_secs",
@@ -518,8 +691,17 @@ impl MonitorConfig {
     }
 }
 
-fn ensure(ok: bool, field: &str, value: impl std::fmt::Display, expected: &str) -> Result<(), ValidationError> {
-    if ok { Ok(()) } else { Err(ValidationError::new(field, value, expected)) }
+fn ensure(
+    ok: bool,
+    field: &str,
+    value: impl std::fmt::Display,
+    expected: &str,
+) -> Result<(), ValidationError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(field, value, expected))
+    }
 }
 
 fn unique_ids<'a>(
@@ -530,7 +712,11 @@ fn unique_ids<'a>(
     let mut seen = BTreeSet::new();
     for (i, id) in ids.enumerate() {
         if !seen.insert(id.to_owned()) {
-            problems.push(ValidationError::new(format!("{list}[{i}].id"), format!("{id:?}"), "an id not used before in this list"));
+            problems.push(ValidationError::new(
+                format!("{list}[{i}].id"),
+                format!("{id:?}"),
+                "an id not used before in this list",
+            ));
         }
     }
     seen
