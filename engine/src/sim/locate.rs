@@ -202,9 +202,9 @@ mod tests {
     fn finds_nested_fields_by_path() {
         let spans = SpanIndex::build(TEXT);
         assert_eq!(spans.find("name"), Some((3, 5)));
-        assert_eq!(spans.find("pools[0].kind.slots"), Some((5, 31)));
+        assert_eq!(spans.find("pools[0].kind.slots"), Some((5, 30)));
         assert_eq!(spans.find("pools[1].kind.capacity"), Some((8, 24)));
-        assert_eq!(spans.find("workloads[0].kinds[1].urgency"), Some((11, 61)));
+        assert_eq!(spans.find("workloads[0].kinds[1].urgency"), Some((11, 64)));
     }
 
     #[test]
