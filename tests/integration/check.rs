@@ -69,13 +69,13 @@ fn every_semantic_problem_is_reported_with_its_place() {
         ]
     );
     assert_eq!((found[0].line, found[0].column), (5, 34));
-    assert_eq!(found[1].line, 10);
+    assert_eq!(found[1].line, 9);
     assert!(
         found[1].message.contains("positive finite rate"),
         "{}",
         found[1].message
     );
-    assert_eq!(found[2].line, 11);
+    assert_eq!(found[2].line, 10);
     assert!(
         found[2].message.contains("one of the pools (p)"),
         "{}",
