@@ -13,14 +13,18 @@ pub enum ClientOutcome {
     Submitted {
         class: RequestClass,
     },
+    /// `on_arrival`: decided as it arrived, so it also counts as submitted (one message
+    /// instead of two on the common path).
     Admitted {
         class: RequestClass,
         waited_micros: u64,
         downgraded: bool,
+        on_arrival: bool,
     },
     Refused {
         class: RequestClass,
         reason: RefusalReason,
+        on_arrival: bool,
     },
     Completed {
         class: RequestClass,
@@ -98,15 +102,23 @@ impl Handler<ClientOutcome> for ClientActor {
                 class,
                 waited_micros,
                 downgraded,
+                on_arrival,
             } => {
                 let stats = &mut self.classes[class.index()];
+                stats.submitted += u64::from(on_arrival);
                 stats.admitted += 1;
                 stats.downgraded += u64::from(downgraded);
                 stats.waits.saturating_record(waited_micros);
                 stats.wait_sum_micros += u128::from(waited_micros);
             }
-            ClientOutcome::Refused { class, reason } => {
-                self.classes[class.index()].refused[reason as usize] += 1;
+            ClientOutcome::Refused {
+                class,
+                reason,
+                on_arrival,
+            } => {
+                let stats = &mut self.classes[class.index()];
+                stats.submitted += u64::from(on_arrival);
+                stats.refused[reason as usize] += 1;
             }
             ClientOutcome::Completed { class, cost } => {
                 let stats = &mut self.classes[class.index()];

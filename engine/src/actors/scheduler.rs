@@ -211,11 +211,12 @@ impl SchedulerActor {
         self.ledger.do_send(Publish(Event { at, kind }));
     }
 
-    fn refuse(&self, job: &Job, refusal: &Refusal) {
+    fn refuse(&self, job: &Job, refusal: &Refusal, on_arrival: bool) {
         let client = &self.clients[job.client].setup;
         client.actor.do_send(ClientOutcome::Refused {
             class: job.class,
             reason: refusal.reason,
+            on_arrival,
         });
         tracing::debug!(request = %job.id, client = %client.id, %refusal, "refused");
     }
@@ -276,38 +277,17 @@ impl SchedulerActor {
                 if slot.running >= slot.setup.max_concurrent {
                     return Visit::Skip;
                 }
-                if job.primary.needs.iter().any(|(pool, _)| blocked[*pool])
-                    && job.alternative.is_none()
+                if job.alternative.is_none()
+                    && job.primary.needs.iter().any(|(pool, _)| blocked[*pool])
                 {
                     return Visit::Skip;
                 }
-                let client = &slot.setup.id;
-                let mut verdict = admit(gate, client, job.id, &job.primary, now);
-                let mut downgraded = false;
-                let short = matches!(
-                    verdict,
-                    Verdict::Wait(_)
-                        | Verdict::Refuse(Refusal {
-                            reason: RefusalReason::Budget
-                                | RefusalReason::Capacity
-                                | RefusalReason::Rate,
-                            ..
-                        })
-                );
-                if short
-                    && downgrade
-                    && let Some(alt) = &job.alternative
-                {
-                    let alt_verdict = admit(gate, client, job.id, alt, now);
-                    if matches!(alt_verdict, Verdict::Admit(_)) {
-                        verdict = alt_verdict;
-                        downgraded = true;
+                match decide(gate, &slot.setup.id, job, downgrade, now) {
+                    Decision::Start(admitted, downgraded) => {
+                        Visit::Take(Ok((admitted, downgraded)))
                     }
-                }
-                match verdict {
-                    Verdict::Admit(admitted) => Visit::Take(Ok((admitted, downgraded))),
-                    Verdict::Refuse(refusal) => Visit::Take(Err(refusal)),
-                    Verdict::Wait(blocker) => {
+                    Decision::Refuse(refusal) => Visit::Take(Err(refusal)),
+                    Decision::Wait(blocker) => {
                         match blocker {
                             Blocker::Capacity { pool } | Blocker::Tokens { pool, .. } => {
                                 if !blocked[pool] {
@@ -329,59 +309,75 @@ impl SchedulerActor {
                 }
             });
             out.wake_at = wake_at;
-            for (mut job, enqueued, decision) in taken {
+            for (job, enqueued, decision) in taken {
                 match decision {
                     Ok((admitted, downgraded)) => {
-                        let waited = now.since(enqueued);
-                        if waited > self.config.starvation_bound {
-                            self.starving += 1;
-                            self.publish(
-                                now,
-                                EventKind::RequestStarving {
-                                    request: job.id,
-                                    client: self.clients[job.client].setup.id.clone(),
-                                    waited_secs: waited.as_secs_f64(),
-                                },
-                            );
-                        }
-                        let slot = &mut self.clients[job.client];
-                        slot.running += 1;
-                        slot.setup.actor.do_send(ClientOutcome::Admitted {
-                            class: job.class,
-                            waited_micros: waited.as_micros().min(u64::MAX as u128) as u64,
-                            downgraded,
-                        });
-                        let _ = self.fair_share.record(job.client, 1.0, now);
-                        for notice in &admitted.notices {
-                            let event = notice.to_event(&self.clients[job.client].setup.id);
-                            self.publish(now, event);
-                        }
-                        let variant = match (downgraded, job.alternative.take()) {
-                            (true, Some(alt)) => *alt,
-                            _ => job.primary,
-                        };
-                        self.running.insert(
-                            job.id,
-                            Running {
-                                client: job.client,
-                                class: job.class,
-                                variant,
-                                admitted,
-                                started: now,
-                            },
-                        );
-                        out.started.push(Dispatched {
-                            request: job.id,
-                            downgraded,
-                        });
+                        self.start(job, enqueued, admitted, downgraded, false, now, out);
                     }
                     Err(refusal) => {
-                        self.refuse(&job, &refusal);
+                        self.refuse(&job, &refusal, false);
                         out.refused.push(job.id);
                     }
                 }
             }
         }
+    }
+
+    /// Records a request that starts now and tells its client.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &mut self,
+        mut job: Job,
+        enqueued: Timestamp,
+        admitted: Admitted,
+        downgraded: bool,
+        on_arrival: bool,
+        now: Timestamp,
+        out: &mut Dispatches,
+    ) {
+        let waited = now.since(enqueued);
+        if waited > self.config.starvation_bound {
+            self.starving += 1;
+            self.publish(
+                now,
+                EventKind::RequestStarving {
+                    request: job.id,
+                    client: self.clients[job.client].setup.id.clone(),
+                    waited_secs: waited.as_secs_f64(),
+                },
+            );
+        }
+        let slot = &mut self.clients[job.client];
+        slot.running += 1;
+        slot.setup.actor.do_send(ClientOutcome::Admitted {
+            class: job.class,
+            waited_micros: waited.as_micros().min(u64::MAX as u128) as u64,
+            downgraded,
+            on_arrival,
+        });
+        let _ = self.fair_share.record(job.client, 1.0, now);
+        for notice in &admitted.notices {
+            let event = notice.to_event(&self.clients[job.client].setup.id);
+            self.publish(now, event);
+        }
+        let variant = match (downgraded, job.alternative.take()) {
+            (true, Some(alt)) => *alt,
+            _ => job.primary,
+        };
+        self.running.insert(
+            job.id,
+            Running {
+                client: job.client,
+                class: job.class,
+                variant,
+                admitted,
+                started: now,
+            },
+        );
+        out.started.push(Dispatched {
+            request: job.id,
+            downgraded,
+        });
     }
 
     fn finish(&mut self, completion: Completion, now: Timestamp) {
@@ -462,23 +458,80 @@ impl SchedulerActor {
         }
     }
 
-    fn enqueue(&mut self, job: Job, now: Timestamp) {
+    /// Takes a new request: refuses it, starts it at once when nothing waits ahead of it,
+    /// or queues it.
+    fn submit(&mut self, job: Job, now: Timestamp, out: &mut Dispatches) {
         let slot = &self.clients[job.client];
-        slot.setup
-            .actor
-            .do_send(ClientOutcome::Submitted { class: job.class });
         if !slot.setup.active {
             let refusal = Refusal::new(
                 RefusalReason::Withdrawn,
                 format!("client {} is not active", slot.setup.id),
             );
-            self.refuse(&job, &refusal);
+            self.refuse(&job, &refusal, true);
+            out.refused.push(job.id);
             return;
         }
+        let deferred_now = job.class == RequestClass::Deferred && !self.is_off_peak(now);
+        if self.queues.is_empty() && slot.running < slot.setup.max_concurrent && !deferred_now {
+            // Nobody waits ahead of it, so it may start at once if everything allows.
+            let client = slot.setup.id.clone();
+            match decide(&mut self.gate, &client, &job, self.config.downgrade, now) {
+                Decision::Start(admitted, downgraded) => {
+                    self.start(job, now, admitted, downgraded, true, now, out);
+                    return;
+                }
+                Decision::Refuse(refusal) => {
+                    self.refuse(&job, &refusal, true);
+                    out.refused.push(job.id);
+                    return;
+                }
+                Decision::Wait(_) => {}
+            }
+        }
+        slot.setup
+            .actor
+            .do_send(ClientOutcome::Submitted { class: job.class });
         let share = self.fair_share.share(job.client, now);
         let points =
             priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
         self.queues.push(job.class, job, points, now);
+    }
+}
+
+/// What the gate says of a job, trying its cheaper alternative when the primary is short.
+enum Decision {
+    Start(Admitted, bool),
+    Refuse(Refusal),
+    Wait(Blocker),
+}
+
+fn decide(
+    gate: &mut Gate,
+    client: &ClientId,
+    job: &Job,
+    downgrade: bool,
+    now: Timestamp,
+) -> Decision {
+    let verdict = admit(gate, client, job.id, &job.primary, now);
+    let short = matches!(
+        verdict,
+        Verdict::Wait(_)
+            | Verdict::Refuse(Refusal {
+                reason: RefusalReason::Budget | RefusalReason::Capacity | RefusalReason::Rate,
+                ..
+            })
+    );
+    if short
+        && downgrade
+        && let Some(alt) = &job.alternative
+        && let Verdict::Admit(admitted) = admit(gate, client, job.id, alt, now)
+    {
+        return Decision::Start(admitted, true);
+    }
+    match verdict {
+        Verdict::Admit(admitted) => Decision::Start(admitted, false),
+        Verdict::Refuse(refusal) => Decision::Refuse(refusal),
+        Verdict::Wait(blocker) => Decision::Wait(blocker),
     }
 }
 
@@ -516,11 +569,15 @@ impl Handler<Submit> for SchedulerActor {
 
     fn handle(&mut self, Submit(jobs): Submit, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
-        for job in jobs {
-            self.enqueue(job, now);
-        }
         let mut out = Dispatches::default();
-        self.dispatch(now, &mut out);
+        let queued_before = self.queues.len();
+        for job in jobs {
+            self.submit(job, now, &mut out);
+        }
+        // Only a newly queued request can change what may start.
+        if self.queues.len() > queued_before {
+            self.dispatch(now, &mut out);
+        }
         MessageResult(out)
     }
 }
@@ -601,7 +658,7 @@ impl Handler<SetClientActive> for SchedulerActor {
             for (job, enqueued, class) in queued {
                 if job.client == msg.client {
                     let refusal = Refusal::new(RefusalReason::Withdrawn, "client left");
-                    self.refuse(&job, &refusal);
+                    self.refuse(&job, &refusal, false);
                     withdrawn.push(job.id);
                 } else {
                     keep.push((job, enqueued, class));
