@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per behaviour.
 
 mod check;
+mod live;
 mod replay;
 
 /// The workspace root, where `scenarios/` lives.

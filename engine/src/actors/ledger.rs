@@ -3,18 +3,20 @@
 use actix::prelude::*;
 use std::collections::BTreeMap;
 
-use crate::model::{ClientId, CostType, Event, Money, Timestamp};
-use crate::policy::ledger::{CostFilter, CostLedger, CostSummary, NewCost};
+use crate::model::{ClientId, CostEntry, CostType, Event, Money, Timestamp};
+use crate::policy::ledger::{CostFilter, CostLedger, CostSummary, LedgerError, NewCost};
 
-/// Records a cost (fire-and-forget).
+/// Records a cost (the simulator sends it fire-and-forget; the live engine waits for the
+/// entry or the reason it was refused).
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<CostEntry, LedgerError>")]
 pub struct Charge {
     pub client: ClientId,
     pub cost_type: CostType,
     pub category: String,
     pub amount: Money,
     pub at: Timestamp,
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Puts an event on the bus (fire-and-forget).
@@ -28,6 +30,9 @@ pub struct Publish(pub Event);
 pub struct GetLedger {
     /// At most this many events are returned (the counts cover all of them).
     pub event_limit: usize,
+    pub filter: CostFilter,
+    /// At most this many cost entries are listed in the summary.
+    pub item_limit: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +51,7 @@ pub struct LedgerActor {
     events: Vec<Event>,
     event_limit: usize,
     rejected: Vec<String>,
+    subscribers: Option<tokio::sync::broadcast::Sender<Event>>,
 }
 
 impl LedgerActor {
@@ -56,6 +62,12 @@ impl LedgerActor {
             ..Default::default()
         }
     }
+
+    /// Also forwards every event to `subscribers` (the live engine's event stream).
+    pub fn with_subscribers(mut self, subscribers: tokio::sync::broadcast::Sender<Event>) -> Self {
+        self.subscribers = Some(subscribers);
+        self
+    }
 }
 
 impl Actor for LedgerActor {
@@ -63,18 +75,35 @@ impl Actor for LedgerActor {
 }
 
 impl Handler<Charge> for LedgerActor {
-    type Result = ();
+    type Result = Result<CostEntry, LedgerError>;
 
-    fn handle(&mut self, charge: Charge, _: &mut Context<Self>) {
-        let cost = NewCost::usd(
+    fn handle(&mut self, charge: Charge, ctx: &mut Context<Self>) -> Self::Result {
+        let mut cost = NewCost::usd(
             charge.client,
             charge.cost_type,
             charge.category,
             charge.amount,
             charge.at,
         );
-        if let Err(e) = self.ledger.record(cost) {
-            self.rejected.push(e.to_string());
+        cost.metadata = charge.metadata;
+        match self.ledger.record(cost) {
+            Ok(entry) => {
+                let entry = entry.clone();
+                let event = Event {
+                    at: entry.at,
+                    kind: crate::model::EventKind::CostRecorded {
+                        client: entry.client.clone(),
+                        amount: entry.amount,
+                        category: entry.category.clone(),
+                    },
+                };
+                <Self as Handler<Publish>>::handle(self, Publish(event), ctx);
+                Ok(entry)
+            }
+            Err(e) => {
+                self.rejected.push(e.to_string());
+                Err(e)
+            }
         }
     }
 }
@@ -84,6 +113,10 @@ impl Handler<Publish> for LedgerActor {
 
     fn handle(&mut self, Publish(event): Publish, _: &mut Context<Self>) {
         *self.event_counts.entry(event.kind.name()).or_default() += 1;
+        if let Some(subscribers) = &self.subscribers {
+            // No subscriber is not an error: the stream is best-effort for watchers.
+            let _ = subscribers.send(event.clone());
+        }
         if self.events.len() < self.event_limit {
             self.events.push(event);
         }
@@ -95,7 +128,7 @@ impl Handler<GetLedger> for LedgerActor {
 
     fn handle(&mut self, request: GetLedger, _: &mut Context<Self>) -> Self::Result {
         MessageResult(LedgerView {
-            costs: self.ledger.summary(&CostFilter::default(), 0),
+            costs: self.ledger.summary(&request.filter, request.item_limit),
             event_counts: self.event_counts.clone(),
             events: self
                 .events

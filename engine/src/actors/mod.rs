@@ -20,6 +20,10 @@ pub use ledger::{Charge, GetLedger, LedgerActor, LedgerView, Publish};
 pub use monitor::{GetSeries, MonitorActor, PoolSeries, Sample, Tick};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
 pub use scheduler::{
+    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, GetAccount, QueueStatus,
+    QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
+};
+pub use scheduler::{
     ClientSetup, Completion, Dispatched, Dispatches, Finish, Job, JobVariant, PoolChange,
     SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Snapshot, Submit,
     TakeSnapshot, Wake, Withdrawn,

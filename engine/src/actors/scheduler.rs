@@ -16,7 +16,13 @@ use crate::policy::queue::{Aging, ClassQueues, Visit};
 use crate::policy::reservation::ReservationAlert;
 
 use super::client::{ClientActor, ClientOutcome};
+
+mod admin;
 use super::ledger::{Charge, LedgerActor, Publish};
+pub use admin::{
+    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, GetAccount, QueueStatus,
+    QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
+};
 
 /// Candidates looked at per class in one dispatch pass: enough to fill free capacity past
 /// a few blocked requests, bounded so a pass stays cheap with a million queued.
@@ -87,8 +93,8 @@ pub struct Dispatched {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dispatches {
     pub started: Vec<Dispatched>,
-    /// Ids refused (for the driver to forget them).
-    pub refused: Vec<RequestId>,
+    /// Requests turned away, with why.
+    pub refused: Vec<(RequestId, Refusal)>,
     /// When queued work might start without any other event (tokens refill, off-peak).
     pub wake_at: Option<Timestamp>,
 }
@@ -261,63 +267,73 @@ impl SchedulerActor {
                 out.wake_at = earliest(out.wake_at, self.next_off_peak(now));
                 continue;
             }
-            if blocked_count == pool_count && pool_count > 0 {
-                break;
-            }
-            let gate = &mut self.gate;
-            let clients = &self.clients;
-            let blocked = &mut self.blocked;
-            let downgrade = self.config.downgrade;
-            let mut wake_at = out.wake_at;
-            let taken = self.queues.walk(class, now, SCAN_LIMIT, |job, _enqueued| {
+            // A pass looks at SCAN_LIMIT requests at most; when it saw that many and took
+            // some, the class may hold more that can go now (refusals free no capacity).
+            loop {
                 if blocked_count == pool_count && pool_count > 0 {
-                    return Visit::Stop;
+                    break;
                 }
-                let slot = &clients[job.client];
-                if slot.running >= slot.setup.max_concurrent {
-                    return Visit::Skip;
-                }
-                if job.alternative.is_none()
-                    && job.primary.needs.iter().any(|(pool, _)| blocked[*pool])
-                {
-                    return Visit::Skip;
-                }
-                match decide(gate, &slot.setup.id, job, downgrade, now) {
-                    Decision::Start(admitted, downgraded) => {
-                        Visit::Take(Ok((admitted, downgraded)))
+                let mut visited = 0usize;
+                let gate = &mut self.gate;
+                let clients = &self.clients;
+                let blocked = &mut self.blocked;
+                let downgrade = self.config.downgrade;
+                let mut wake_at = out.wake_at;
+                let taken = self.queues.walk(class, now, SCAN_LIMIT, |job, _enqueued| {
+                    visited += 1;
+                    if blocked_count == pool_count && pool_count > 0 {
+                        return Visit::Stop;
                     }
-                    Decision::Refuse(refusal) => Visit::Take(Err(refusal)),
-                    Decision::Wait(blocker) => {
-                        match blocker {
-                            Blocker::Capacity { pool } | Blocker::Tokens { pool, .. } => {
-                                if !blocked[pool] {
-                                    blocked[pool] = true;
-                                    blocked_count += 1;
-                                }
-                                if let Blocker::Tokens {
-                                    retry_after: Some(wait),
-                                    ..
-                                } = blocker
-                                {
-                                    wake_at = earliest(wake_at, Some(now + wait));
-                                }
-                            }
-                            Blocker::Credit => {}
+                    let slot = &clients[job.client];
+                    if slot.running >= slot.setup.max_concurrent {
+                        return Visit::Skip;
+                    }
+                    if job.alternative.is_none()
+                        && job.primary.needs.iter().any(|(pool, _)| blocked[*pool])
+                    {
+                        return Visit::Skip;
+                    }
+                    match decide(gate, &slot.setup.id, job, downgrade, now) {
+                        Decision::Start(admitted, downgraded) => {
+                            Visit::Take(Ok((admitted, downgraded)))
                         }
-                        Visit::Skip
+                        Decision::Refuse(refusal) => Visit::Take(Err(refusal)),
+                        Decision::Wait(blocker) => {
+                            match blocker {
+                                Blocker::Capacity { pool } | Blocker::Tokens { pool, .. } => {
+                                    if !blocked[pool] {
+                                        blocked[pool] = true;
+                                        blocked_count += 1;
+                                    }
+                                    if let Blocker::Tokens {
+                                        retry_after: Some(wait),
+                                        ..
+                                    } = blocker
+                                    {
+                                        wake_at = earliest(wake_at, Some(now + wait));
+                                    }
+                                }
+                                Blocker::Credit => {}
+                            }
+                            Visit::Skip
+                        }
+                    }
+                });
+                out.wake_at = wake_at;
+                let progressed = !taken.is_empty();
+                for (job, enqueued, decision) in taken {
+                    match decision {
+                        Ok((admitted, downgraded)) => {
+                            self.start(job, enqueued, admitted, downgraded, false, now, out);
+                        }
+                        Err(refusal) => {
+                            self.refuse(&job, &refusal, false);
+                            out.refused.push((job.id, refusal));
+                        }
                     }
                 }
-            });
-            out.wake_at = wake_at;
-            for (job, enqueued, decision) in taken {
-                match decision {
-                    Ok((admitted, downgraded)) => {
-                        self.start(job, enqueued, admitted, downgraded, false, now, out);
-                    }
-                    Err(refusal) => {
-                        self.refuse(&job, &refusal, false);
-                        out.refused.push(job.id);
-                    }
+                if visited < SCAN_LIMIT || !progressed {
+                    break;
                 }
             }
         }
@@ -421,6 +437,7 @@ impl SchedulerActor {
                             .clone(),
                         amount: charged,
                         at: now,
+                        metadata: Default::default(),
                     });
                 }
                 let usage_ratio = if run.admitted.reserved > Money::ZERO {
@@ -468,7 +485,7 @@ impl SchedulerActor {
                 format!("client {} is not active", slot.setup.id),
             );
             self.refuse(&job, &refusal, true);
-            out.refused.push(job.id);
+            out.refused.push((job.id, refusal));
             return;
         }
         let deferred_now = job.class == RequestClass::Deferred && !self.is_off_peak(now);
@@ -482,7 +499,7 @@ impl SchedulerActor {
                 }
                 Decision::Refuse(refusal) => {
                     self.refuse(&job, &refusal, true);
-                    out.refused.push(job.id);
+                    out.refused.push((job.id, refusal));
                     return;
                 }
                 Decision::Wait(_) => {}

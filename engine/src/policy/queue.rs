@@ -279,6 +279,37 @@ impl<T> ClassQueues<T> {
             .collect()
     }
 
+    /// The ticket of the first item (in arrival order) that `matches` (a linear scan, for
+    /// rare operations such as cancelling by request id).
+    pub fn find(&self, mut matches: impl FnMut(&T) -> bool) -> Option<Ticket> {
+        self.slots
+            .iter()
+            .find(|(_, slot)| matches(&slot.item))
+            .map(|(ticket, _)| *ticket)
+    }
+
+    /// Items ahead of `ticket` in dispatch order: every item of a more urgent class plus
+    /// those of its own class with a higher score now.
+    pub fn position(&self, ticket: Ticket, now: Timestamp) -> Option<usize> {
+        let slot = self.slots.get(&ticket)?;
+        let own = self.score(ticket, now)?;
+        let more_urgent: usize = RequestClass::ALL
+            .iter()
+            .take_while(|c| **c != slot.class)
+            .map(|c| self.class_len(*c))
+            .sum();
+        let ahead_in_class = self
+            .slots
+            .iter()
+            .filter(|(t, s)| s.class == slot.class && **t != ticket)
+            .filter(|(t, _)| {
+                let score = self.score(**t, now).unwrap_or(f64::MIN);
+                score > own || (score == own && **t < ticket)
+            })
+            .count();
+        Some(more_urgent + ahead_in_class)
+    }
+
     /// The enqueue time of the oldest queued item (tickets are issued in arrival order).
     pub fn oldest(&self) -> Option<Timestamp> {
         self.slots.values().next().map(|s| s.enqueued)

@@ -442,7 +442,7 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                 );
             }
         }
-        for refused in out.refused {
+        for (refused, _) in out.refused {
             service_of.remove(&refused);
         }
         if let Some(at) = out.wake_at
@@ -466,7 +466,13 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
         pools.push(actor.send(GetPoolHistory).await?);
     }
     let samples = monitor.send(GetSeries).await?;
-    let ledger_view = ledger.send(GetLedger { event_limit: 200 }).await?;
+    let ledger_view = ledger
+        .send(GetLedger {
+            event_limit: 200,
+            filter: Default::default(),
+            item_limit: 0,
+        })
+        .await?;
     System::current().stop();
     Ok(report::build(report::Inputs {
         scenario: &scenario,

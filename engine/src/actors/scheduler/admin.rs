@@ -1,0 +1,333 @@
+//! Messages of the live engine to the scheduler: registering pools, clients and quotas at
+//! run time, quota checks and corrections, budgets reserved outside the queue, cancelling.
+//! They live beside the scheduler because they change the state it owns.
+
+use actix::prelude::*;
+
+use super::{ClientSetup, ClientSlot, Dispatches, SchedulerActor};
+use crate::model::{
+    ClientId, Metric, Money, Pool, Quota, QuotaId, RequestClass, RequestId, ReservationId,
+    ValidationError,
+};
+use crate::policy::admission::{Refusal, RefusalReason};
+use crate::policy::reservation::{
+    AccountBalance, ReservationAlert, ReservationGrant, ReserveError, Settlement,
+};
+
+/// Registers a pool; answers its index.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, ValidationError>")]
+pub struct AddPool(pub Pool);
+
+/// Registers a client with its opening credit; answers its index.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, ValidationError>")]
+pub struct AddClient {
+    pub setup: ClientSetup,
+    pub credits: Money,
+}
+
+/// Adds a quota, or replaces the settings of the quota with its id (usage kept).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), ValidationError>")]
+pub struct SetQuota(pub Quota);
+
+/// Corrections to a quota's usage.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), ValidationError>")]
+pub enum QuotaOp {
+    SetUsage { quota: QuotaId, used: u64 },
+    Reset { quota: QuotaId },
+}
+
+/// Whether `client` may use `amount` of `metric` now (counts nothing).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "QuotaAnswer")]
+pub struct CheckQuota {
+    pub client: ClientId,
+    pub metric: Metric,
+    pub amount: u64,
+}
+
+/// The seed's answer shape.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QuotaAnswer {
+    pub allowed: bool,
+    pub usage_ratio: f64,
+    pub warning: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A budget operation outside the queue (an agent reserving for its own work).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<BudgetReply, ReserveError>")]
+pub enum BudgetOp {
+    Reserve {
+        client: ClientId,
+        estimate: Option<Money>,
+    },
+    Track {
+        reservation: ReservationId,
+        used: Money,
+    },
+    Settle {
+        reservation: ReservationId,
+        actual: Money,
+    },
+    Release {
+        reservation: ReservationId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BudgetReply {
+    Reserved(ReservationGrant),
+    Tracked(Option<ReservationAlert>),
+    Settled(Settlement),
+    Released,
+}
+
+/// Cancels a queued or running request; answers what it set going and whether the request
+/// was found.
+#[derive(Debug, Message)]
+#[rtype(result = "(bool, Dispatches)")]
+pub struct CancelRequest(pub RequestId);
+
+/// A client's credit balances.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<AccountBalance>")]
+pub struct GetAccount(pub ClientId);
+
+impl Handler<GetAccount> for SchedulerActor {
+    type Result = Option<AccountBalance>;
+
+    fn handle(&mut self, GetAccount(client): GetAccount, _: &mut Context<Self>) -> Self::Result {
+        self.gate.credits().account(&client)
+    }
+}
+
+/// Queue depth per class, running count, and the position of one request if asked.
+#[derive(Debug, Message)]
+#[rtype(result = "QueueStatusReply")]
+pub struct QueueStatus(pub Option<RequestId>);
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueueStatusReply {
+    pub queued: [usize; 5],
+    pub running: usize,
+    /// Requests ahead of the one asked about, if it is queued.
+    pub position: Option<usize>,
+    pub is_running: bool,
+}
+
+impl Handler<AddPool> for SchedulerActor {
+    type Result = Result<usize, ValidationError>;
+
+    fn handle(&mut self, AddPool(pool): AddPool, _: &mut Context<Self>) -> Self::Result {
+        if self.gate.pool_index(&pool.id).is_some() {
+            return Err(ValidationError::new(
+                "pool.id",
+                &pool.id,
+                "an id not registered yet",
+            ));
+        }
+        let index = self.gate.add_pool(pool, self.clock.now())?;
+        self.blocked.push(false);
+        Ok(index)
+    }
+}
+
+impl Handler<AddClient> for SchedulerActor {
+    type Result = Result<usize, ValidationError>;
+
+    fn handle(&mut self, msg: AddClient, _: &mut Context<Self>) -> Self::Result {
+        let id = msg.setup.id.clone();
+        self.gate
+            .credits_mut()
+            .open_account(id.clone(), msg.credits)
+            .map_err(|e| ValidationError::new("client.id", &id, e.to_string()))?;
+        self.clients.push(ClientSlot {
+            setup: msg.setup,
+            running: 0,
+        });
+        Ok(self.clients.len() - 1)
+    }
+}
+
+impl Handler<SetQuota> for SchedulerActor {
+    type Result = Result<(), ValidationError>;
+
+    fn handle(&mut self, SetQuota(quota): SetQuota, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let id = quota.id.clone();
+        let quotas = self.gate.quotas_mut();
+        if quotas.get(&quota.id).is_some() {
+            quotas.update(quota)?;
+        } else {
+            quotas.add(quota, now)?;
+        }
+        self.publish(now, crate::model::EventKind::QuotaUpdated { id });
+        Ok(())
+    }
+}
+
+impl Handler<QuotaOp> for SchedulerActor {
+    type Result = Result<(), ValidationError>;
+
+    fn handle(&mut self, op: QuotaOp, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let (QuotaOp::SetUsage { quota, .. } | QuotaOp::Reset { quota }) = &op;
+        let Some(state) = self.gate.quotas_mut().get_mut(quota) else {
+            return Err(ValidationError::new(
+                "quota",
+                quota,
+                "the id of a registered quota",
+            ));
+        };
+        let notice = match op {
+            QuotaOp::SetUsage { used, .. } => state.set_usage(used, now),
+            QuotaOp::Reset { .. } => {
+                state.reset(now);
+                None
+            }
+        };
+        let scope_client = match &state.quota().scope {
+            crate::model::QuotaScope::Client(c) => Some(c.clone()),
+            crate::model::QuotaScope::Global => None,
+        };
+        if let (Some(notice), Some(client)) = (notice, scope_client) {
+            self.publish(now, notice.to_event(&client));
+        }
+        Ok(())
+    }
+}
+
+impl Handler<CheckQuota> for SchedulerActor {
+    type Result = MessageResult<CheckQuota>;
+
+    fn handle(&mut self, msg: CheckQuota, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let check = self
+            .gate
+            .quotas_mut()
+            .check(&msg.client, &msg.metric, msg.amount, now);
+        MessageResult(QuotaAnswer {
+            allowed: check.allowed,
+            usage_ratio: check.usage_ratio,
+            warning: (!check.warnings.is_empty()).then(|| check.warnings.join("; ")),
+            reason: check.refusal.map(|r| r.to_string()),
+        })
+    }
+}
+
+impl Handler<BudgetOp> for SchedulerActor {
+    type Result = Result<BudgetReply, ReserveError>;
+
+    fn handle(&mut self, op: BudgetOp, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let credits = self.gate.credits_mut();
+        match op {
+            BudgetOp::Reserve { client, estimate } => {
+                let grant = credits.reserve(&client, None, estimate, now)?;
+                self.publish(
+                    now,
+                    crate::model::EventKind::ResourceReserved {
+                        reservation: grant.id,
+                        client,
+                        amount: grant.amount,
+                    },
+                );
+                Ok(BudgetReply::Reserved(grant))
+            }
+            BudgetOp::Track { reservation, used } => {
+                let alert = credits.track(reservation, used)?;
+                if let (Some(alert), Some(held)) = (alert, credits.get(reservation)) {
+                    let usage_ratio = used.as_f64() / held.reserved.as_f64().max(1e-12);
+                    let kind = match alert {
+                        ReservationAlert::Warning => crate::model::EventKind::ResourceWarning {
+                            reservation,
+                            client: held.client,
+                            usage_ratio,
+                        },
+                        ReservationAlert::Critical => crate::model::EventKind::ResourceCritical {
+                            reservation,
+                            client: held.client,
+                            usage_ratio,
+                        },
+                    };
+                    self.publish(now, kind);
+                }
+                Ok(BudgetReply::Tracked(alert))
+            }
+            BudgetOp::Settle {
+                reservation,
+                actual,
+            } => {
+                let settlement = credits.settle(reservation, actual, now)?;
+                if let Some(held) = credits.get(reservation) {
+                    self.spent += settlement.charged;
+                    self.publish(
+                        now,
+                        crate::model::EventKind::ResourceCompleted {
+                            reservation,
+                            client: held.client,
+                            charged: settlement.charged,
+                            returned: settlement.returned,
+                        },
+                    );
+                }
+                Ok(BudgetReply::Settled(settlement))
+            }
+            BudgetOp::Release { reservation } => {
+                credits.release(reservation, now)?;
+                Ok(BudgetReply::Released)
+            }
+        }
+    }
+}
+
+impl Handler<CancelRequest> for SchedulerActor {
+    type Result = MessageResult<CancelRequest>;
+
+    fn handle(
+        &mut self,
+        CancelRequest(request): CancelRequest,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let now = self.clock.now();
+        let mut out = Dispatches::default();
+        if let Some(ticket) = self.queues.find(|job| job.id == request)
+            && let Some(job) = self.queues.remove(ticket)
+        {
+            let refusal = Refusal::new(RefusalReason::Withdrawn, "cancelled");
+            self.refuse(&job, &refusal, false);
+            out.refused.push((request, refusal));
+            return MessageResult((true, out));
+        }
+        if let Some(run) = self.running.remove(&request) {
+            self.gate.abandon(&run.variant.needs, &run.admitted, now);
+            let slot = &mut self.clients[run.client];
+            slot.running = slot.running.saturating_sub(1);
+            self.dispatch(now, &mut out);
+            return MessageResult((true, out));
+        }
+        MessageResult((false, out))
+    }
+}
+
+impl Handler<QueueStatus> for SchedulerActor {
+    type Result = MessageResult<QueueStatus>;
+
+    fn handle(&mut self, QueueStatus(request): QueueStatus, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let position = request
+            .and_then(|id| self.queues.find(|job| job.id == id))
+            .and_then(|ticket| self.queues.position(ticket, now));
+        MessageResult(QueueStatusReply {
+            queued: RequestClass::ALL.map(|c| self.queues.class_len(c)),
+            running: self.running.len(),
+            position,
+            is_running: request.is_some_and(|id| self.running.contains_key(&id)),
+        })
+    }
+}

@@ -1,0 +1,967 @@
+//! `LiveEngine`: an embeddable, durable scheduler.
+//!
+//! The actors run on their own thread (an actix system). Every change goes through one
+//! sequencer: it stamps the command with the time, applies it to the actors, appends it to
+//! the journal, and lets the next caller in; the caller then waits until its command is on
+//! disk (many callers share one commit). Reads skip the journal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Weak};
+
+use actix::prelude::*;
+use tokio::sync::{Mutex, broadcast, oneshot};
+
+use super::command::Command;
+use super::journal::{self, Journal, Location, StoreError};
+use crate::actors::{
+    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, ClientActor, ClientSetup,
+    ClientStats, Completion, Dispatches, Finish, GetClientStats, GetLedger, Job, JobVariant,
+    LedgerActor, PoolActor, PoolCommand, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp,
+    SchedulerActor, SchedulerConfig, SetQuota, Submit, Wake,
+};
+use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
+use crate::model::{
+    Client, ClientId, CostEntry, CostType, Event, Metric, Money, Pool, PoolId, PoolKind, Quota,
+    QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
+};
+use crate::policy::admission::Refusal;
+use crate::policy::ledger::{CostFilter, CostSummary, LedgerError};
+use crate::policy::reservation::{ReservationAlert, ReservationGrant, ReserveError, Settlement};
+use crate::sim::scenario::{SchedulerConfig as SchedulerSettings, secs};
+
+/// How the live engine schedules and stores.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LiveConfig {
+    /// Scheduler weights, aging, starvation bound, off-peak hours, downgrade, reservations
+    /// (the same settings as a scenario's `scheduler`).
+    pub scheduler: SchedulerSettings,
+    /// Commit each change on its own instead of batching concurrent ones (slower; for
+    /// measuring what group commit buys).
+    pub no_group_commit: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Budget(#[from] ReserveError),
+    #[error(transparent)]
+    Cost(#[from] LedgerError),
+    #[error("unknown {kind} {id:?}")]
+    Unknown { kind: &'static str, id: String },
+    #[error("the engine has stopped: {0}")]
+    Stopped(String),
+    #[error("replaying the journal failed at entry {seq}: {detail}")]
+    Replay { seq: i64, detail: String },
+}
+
+impl From<MailboxError> for LiveError {
+    fn from(e: MailboxError) -> Self {
+        LiveError::Stopped(e.to_string())
+    }
+}
+
+/// How a submitted request ended its wait.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubmitOutcome {
+    Started {
+        request: RequestId,
+        downgraded: bool,
+    },
+    Refused {
+        request: RequestId,
+        refusal: Refusal,
+    },
+}
+
+/// What applying a command answered.
+enum Reply {
+    Done,
+    Submitted(RequestId),
+    Budget(BudgetReply),
+    Cost(CostEntry),
+}
+
+struct Actors {
+    scheduler: Addr<SchedulerActor>,
+    ledger: Addr<LedgerActor>,
+    clients: Vec<Addr<ClientActor>>,
+    pools: Vec<Addr<PoolActor>>,
+}
+
+/// The sequencer's state: everything that must change in command order.
+struct Driver {
+    clock: VirtualClock,
+    /// The actors' thread, where new actors are started.
+    arbiter: ArbiterHandle,
+    actors: Actors,
+    pool_index: BTreeMap<PoolId, usize>,
+    client_index: BTreeMap<ClientId, usize>,
+    clients: Vec<Client>,
+    quotas: BTreeMap<QuotaId, Quota>,
+    next_request: u64,
+    /// Requests whose submitter waits for the start or the refusal.
+    waiting: HashMap<RequestId, oneshot::Sender<SubmitOutcome>>,
+    /// Requests known to the engine and not yet finished.
+    open_requests: BTreeMap<RequestId, ClientId>,
+    wake_at: Option<Timestamp>,
+}
+
+struct Inner {
+    driver: Mutex<Driver>,
+    journal: Journal,
+    events: broadcast::Sender<Event>,
+    arbiter: ArbiterHandle,
+    system: System,
+    config: SchedulerConfig,
+}
+
+/// An embedded, durable Quartermaster. Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct LiveEngine {
+    inner: Arc<Inner>,
+}
+
+impl LiveEngine {
+    /// Opens (or creates) the database at `path`, and rebuilds the engine's state from it.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), quartermaster::live::LiveError> {
+    /// use quartermaster::live::{LiveConfig, LiveEngine};
+    /// let engine = LiveEngine::open("fleet.db", LiveConfig::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn open(path: impl AsRef<Path>, config: LiveConfig) -> Result<LiveEngine, LiveError> {
+        Self::open_at(Location::File(path.as_ref().to_owned()), config).await
+    }
+
+    /// An engine whose state lives only in memory. For tests: nothing survives it.
+    pub async fn open_in_memory(config: LiveConfig) -> Result<LiveEngine, LiveError> {
+        Self::open_at(Location::Memory, config).await
+    }
+
+    async fn open_at(location: Location, config: LiveConfig) -> Result<LiveEngine, LiveError> {
+        config.scheduler.weights.validate()?;
+        let (journal, entries) = journal::open(&location, !config.no_group_commit)?;
+        let (events, _) = broadcast::channel(4096);
+        let first_at = entries.first().map_or_else(|| WallClock.now(), |e| e.at);
+        let clock = VirtualClock::starting_at(first_at);
+        let scheduler_config = SchedulerConfig {
+            weights: config.scheduler.weights,
+            aging: config.scheduler.aging,
+            fair_share_half_life: secs(config.scheduler.fair_share_half_life_secs),
+            starvation_bound: secs(config.scheduler.starvation_bound_secs),
+            off_peak: config
+                .scheduler
+                .off_peak
+                .map(|w| (w.start_hour, w.end_hour)),
+            downgrade: config.scheduler.downgrade,
+        };
+        let (system, arbiter, actors) = start_actors(
+            clock.clone(),
+            scheduler_config.clone(),
+            config.scheduler.reservation,
+            events.clone(),
+        )?;
+        let inner = Arc::new(Inner {
+            driver: Mutex::new(Driver {
+                clock,
+                arbiter: arbiter.clone(),
+                actors,
+                pool_index: BTreeMap::new(),
+                client_index: BTreeMap::new(),
+                clients: Vec::new(),
+                quotas: BTreeMap::new(),
+                next_request: 0,
+                waiting: HashMap::new(),
+                open_requests: BTreeMap::new(),
+                wake_at: None,
+            }),
+            journal,
+            events,
+            arbiter,
+            system,
+            config: scheduler_config,
+        });
+        let engine = LiveEngine { inner };
+        engine.replay(entries).await?;
+        Ok(engine)
+    }
+
+    async fn replay(&self, entries: Vec<journal::Entry>) -> Result<(), LiveError> {
+        let mut driver = self.inner.driver.lock().await;
+        let count = entries.len();
+        for entry in entries {
+            driver.clock.advance_to(entry.at);
+            // A command that was refused when it was first applied is never logged, so
+            // every entry applies; one that does not is a corrupt or foreign journal.
+            if let Err(e) = driver.apply(&entry.command).await {
+                return Err(LiveError::Replay {
+                    seq: entry.seq,
+                    detail: e.to_string(),
+                });
+            }
+        }
+        if count > 0 {
+            tracing::info!(commands = count, "state rebuilt from the journal");
+        }
+        let wake = driver.wake_at;
+        drop(driver);
+        self.arm_wake(wake);
+        Ok(())
+    }
+
+    /// Applies a change: stamped, applied, logged, and on disk before this returns.
+    async fn execute(&self, command: Command) -> Result<Reply, LiveError> {
+        let (reply, durable, wake) = {
+            let mut driver = self.inner.driver.lock().await;
+            driver.advance_to_wall_clock();
+            let at = driver.clock.now();
+            let reply = driver.apply(&command).await?;
+            let durable = self.inner.journal.append(at, &command)?;
+            (reply, durable, driver.wake_at)
+        };
+        self.arm_wake(wake);
+        durable.wait().await?;
+        Ok(reply)
+    }
+
+    /// Makes sure a `Wake` is applied when queued work may start by itself.
+    fn arm_wake(&self, at: Option<Timestamp>) {
+        let Some(at) = at else { return };
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        self.inner.arbiter.spawn(async move {
+            let wait = at.since(WallClock.now());
+            tokio::time::sleep(wait).await;
+            let Some(inner) = weak.upgrade() else { return };
+            let engine = LiveEngine { inner };
+            let due = engine
+                .inner
+                .driver
+                .lock()
+                .await
+                .wake_at
+                .is_some_and(|w| w <= WallClock.now());
+            if due && let Err(e) = engine.execute(Command::Wake).await {
+                tracing::warn!(error = %e, "wake failed");
+            }
+        });
+    }
+
+    // ---- registration -------------------------------------------------------------------
+
+    /// Registers a pool.
+    pub async fn add_pool(&self, pool: Pool) -> Result<(), LiveError> {
+        pool.validate()?;
+        self.execute(Command::AddPool { pool }).await.map(drop)
+    }
+
+    /// Resizes a pool: slots of a slot pool, bucket capacity of a rate pool.
+    pub async fn resize_pool(&self, pool: &PoolId, size: f64) -> Result<(), LiveError> {
+        self.execute(Command::ResizePool {
+            pool: pool.clone(),
+            size,
+        })
+        .await
+        .map(drop)
+    }
+
+    pub async fn set_pool_down(&self, pool: &PoolId, down: bool) -> Result<(), LiveError> {
+        self.execute(Command::SetPoolDown {
+            pool: pool.clone(),
+            down,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// New price: per hour for a slot pool, per thousand units for a rate pool.
+    pub async fn set_pool_price(&self, pool: &PoolId, price: Money) -> Result<(), LiveError> {
+        self.execute(Command::SetPoolPrice {
+            pool: pool.clone(),
+            price,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Registers a client with its opening credit.
+    pub async fn add_client(&self, client: Client) -> Result<(), LiveError> {
+        client.validate()?;
+        self.execute(Command::AddClient { client }).await.map(drop)
+    }
+
+    /// Adds a quota, or changes the settings of an existing one (its usage is kept).
+    pub async fn set_quota(&self, quota: Quota) -> Result<(), LiveError> {
+        quota.validate()?;
+        self.execute(Command::SetQuota { quota }).await.map(drop)
+    }
+
+    pub async fn set_quota_usage(&self, quota: &QuotaId, used: u64) -> Result<(), LiveError> {
+        self.execute(Command::SetQuotaUsage {
+            quota: quota.clone(),
+            used,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Zeroes a quota's usage for its current period.
+    pub async fn reset_quota(&self, quota: &QuotaId) -> Result<(), LiveError> {
+        self.execute(Command::ResetQuota {
+            quota: quota.clone(),
+        })
+        .await
+        .map(drop)
+    }
+
+    // ---- quotas -------------------------------------------------------------------------
+
+    /// Whether `client` may use `amount` of `metric` now (counts nothing).
+    pub async fn check_quota(
+        &self,
+        client: &ClientId,
+        metric: Metric,
+        amount: u64,
+    ) -> Result<QuotaAnswer, LiveError> {
+        let scheduler = {
+            let mut driver = self.inner.driver.lock().await;
+            driver.advance_to_wall_clock();
+            driver.known_client(client)?;
+            driver.actors.scheduler.clone()
+        };
+        Ok(scheduler
+            .send(CheckQuota {
+                client: client.clone(),
+                metric,
+                amount,
+            })
+            .await?)
+    }
+
+    pub async fn quotas(&self) -> Vec<Quota> {
+        self.inner
+            .driver
+            .lock()
+            .await
+            .quotas
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    // ---- requests -----------------------------------------------------------------------
+
+    /// Submits a request; resolves when it starts or is refused. The request's id is
+    /// assigned by the engine (the one in `request` is ignored).
+    pub async fn submit(&self, request: Request) -> Result<SubmitOutcome, LiveError> {
+        let (id, outcome) = self.enqueue(request).await?;
+        outcome
+            .await
+            .map_err(|_| LiveError::Stopped(format!("request {id} was dropped")))
+    }
+
+    /// Submits a request and returns its id at once, with a receiver of its outcome.
+    pub async fn enqueue(
+        &self,
+        mut request: Request,
+    ) -> Result<(RequestId, oneshot::Receiver<SubmitOutcome>), LiveError> {
+        let (tell, outcome) = oneshot::channel();
+        let (reply, durable, wake) = {
+            let mut driver = self.inner.driver.lock().await;
+            driver.advance_to_wall_clock();
+            request.id = RequestId(driver.next_request);
+            request.validate()?;
+            driver.check_request(&request)?;
+            let at = driver.clock.now();
+            driver.waiting.insert(request.id, tell);
+            let command = Command::Submit { request };
+            let reply = match driver.apply(&command).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    if let Command::Submit { request } = &command {
+                        driver.waiting.remove(&request.id);
+                    }
+                    return Err(e);
+                }
+            };
+            let durable = self.inner.journal.append(at, &command)?;
+            (reply, durable, driver.wake_at)
+        };
+        self.arm_wake(wake);
+        durable.wait().await?;
+        match reply {
+            Reply::Submitted(id) => Ok((id, outcome)),
+            _ => unreachable!("a submit answers with its id"),
+        }
+    }
+
+    /// Reports a request finished with its actual cost (priced from its pools and the time
+    /// it held them if `None`), settling its reservation.
+    pub async fn complete(
+        &self,
+        request: RequestId,
+        actual: Option<Money>,
+    ) -> Result<(), LiveError> {
+        self.execute(Command::Complete { request, actual })
+            .await
+            .map(drop)
+    }
+
+    /// Cancels a queued or running request.
+    pub async fn cancel(&self, request: RequestId) -> Result<(), LiveError> {
+        self.execute(Command::Cancel { request }).await.map(drop)
+    }
+
+    /// Queue depth per class, running count, and where `request` stands.
+    pub async fn queue_status(
+        &self,
+        request: Option<RequestId>,
+    ) -> Result<QueueStatusReply, LiveError> {
+        let scheduler = self.inner.driver.lock().await.actors.scheduler.clone();
+        Ok(scheduler.send(QueueStatus(request)).await?)
+    }
+
+    // ---- budgets ------------------------------------------------------------------------
+
+    /// Reserves credit for work the client runs itself.
+    pub async fn reserve(
+        &self,
+        client: &ClientId,
+        estimate: Option<Money>,
+    ) -> Result<ReservationGrant, LiveError> {
+        match self
+            .budget(Command::Reserve {
+                client: client.clone(),
+                estimate,
+            })
+            .await?
+        {
+            BudgetReply::Reserved(grant) => Ok(grant),
+            _ => unreachable!("reserve answers with a grant"),
+        }
+    }
+
+    pub async fn track(
+        &self,
+        reservation: ReservationId,
+        used: Money,
+    ) -> Result<Option<ReservationAlert>, LiveError> {
+        match self.budget(Command::Track { reservation, used }).await? {
+            BudgetReply::Tracked(alert) => Ok(alert),
+            _ => unreachable!("track answers with an alert"),
+        }
+    }
+
+    pub async fn settle(
+        &self,
+        reservation: ReservationId,
+        actual: Money,
+    ) -> Result<Settlement, LiveError> {
+        match self
+            .budget(Command::Settle {
+                reservation,
+                actual,
+            })
+            .await?
+        {
+            BudgetReply::Settled(settlement) => Ok(settlement),
+            _ => unreachable!("settle answers with a settlement"),
+        }
+    }
+
+    pub async fn release(&self, reservation: ReservationId) -> Result<(), LiveError> {
+        self.budget(Command::Release { reservation })
+            .await
+            .map(drop)
+    }
+
+    async fn budget(&self, command: Command) -> Result<BudgetReply, LiveError> {
+        match self.execute(command).await? {
+            Reply::Budget(reply) => Ok(reply),
+            _ => unreachable!("budget commands answer with budget replies"),
+        }
+    }
+
+    /// A client's credit: available, reserved, spent.
+    pub async fn account(
+        &self,
+        client: &ClientId,
+    ) -> Result<crate::policy::reservation::AccountBalance, LiveError> {
+        let scheduler = self.inner.driver.lock().await.actors.scheduler.clone();
+        scheduler
+            .send(crate::actors::GetAccount(client.clone()))
+            .await?
+            .ok_or_else(|| LiveError::Unknown {
+                kind: "client",
+                id: client.to_string(),
+            })
+    }
+
+    // ---- costs --------------------------------------------------------------------------
+
+    /// Records a cost entry.
+    pub async fn record_cost(
+        &self,
+        client: &ClientId,
+        cost_type: CostType,
+        category: &str,
+        amount: Money,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<CostEntry, LiveError> {
+        let command = Command::RecordCost {
+            client: client.clone(),
+            cost_type,
+            category: category.to_owned(),
+            amount,
+            metadata,
+        };
+        match self.execute(command).await? {
+            Reply::Cost(entry) => Ok(entry),
+            _ => unreachable!("record_cost answers with the entry"),
+        }
+    }
+
+    /// Costs matching `filter`: total, by type, category and client, and up to
+    /// `item_limit` entries.
+    pub async fn cost_summary(
+        &self,
+        filter: CostFilter,
+        item_limit: usize,
+    ) -> Result<CostSummary, LiveError> {
+        let ledger = self.inner.driver.lock().await.actors.ledger.clone();
+        let view = ledger
+            .send(GetLedger {
+                event_limit: 0,
+                filter,
+                item_limit,
+            })
+            .await?;
+        Ok(view.costs)
+    }
+
+    /// Per-class tallies of a client's requests.
+    pub async fn client_stats(&self, client: &ClientId) -> Result<ClientStats, LiveError> {
+        let actor = {
+            let driver = self.inner.driver.lock().await;
+            let index = driver.known_client(client)?;
+            driver.actors.clients[index].clone()
+        };
+        Ok(actor.send(GetClientStats).await?)
+    }
+
+    // ---- events -------------------------------------------------------------------------
+
+    /// Every event from now on (a slow reader misses the oldest when it falls behind).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// The scheduler settings in force.
+    pub fn scheduler_config(&self) -> &SchedulerConfig {
+        &self.inner.config
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.system.stop();
+    }
+}
+
+fn start_actors(
+    clock: VirtualClock,
+    config: SchedulerConfig,
+    reservation: crate::policy::reservation::ReservationPolicy,
+    events: broadcast::Sender<Event>,
+) -> Result<(System, ArbiterHandle, Actors), LiveError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("qm-actors".into())
+        .spawn(move || {
+            let system = System::new();
+            let started = system.block_on(async move {
+                let shared: SharedClock = Arc::new(clock);
+                let ledger = LedgerActor::new(0).with_subscribers(events).start();
+                let gate = crate::policy::admission::Gate::new(reservation)?;
+                let scheduler =
+                    SchedulerActor::new(shared, config, gate, Vec::new(), ledger.clone())?.start();
+                Ok::<_, ValidationError>(Actors {
+                    scheduler,
+                    ledger,
+                    clients: Vec::new(),
+                    pools: Vec::new(),
+                })
+            });
+            let _ =
+                sender.send(started.map(|actors| (System::current(), Arbiter::current(), actors)));
+            system.run()
+        })
+        .map_err(|e| LiveError::Stopped(e.to_string()))?;
+    let (system, arbiter, actors) = receiver
+        .recv()
+        .map_err(|e| LiveError::Stopped(e.to_string()))??;
+    Ok((system, arbiter, actors))
+}
+
+impl Driver {
+    /// Moves the engine's clock to the wall clock (never backwards).
+    fn advance_to_wall_clock(&mut self) {
+        self.clock.advance_to(WallClock.now());
+    }
+
+    fn known_client(&self, client: &ClientId) -> Result<usize, LiveError> {
+        self.client_index
+            .get(client)
+            .copied()
+            .ok_or_else(|| LiveError::Unknown {
+                kind: "client",
+                id: client.to_string(),
+            })
+    }
+
+    fn known_pool(&self, pool: &PoolId) -> Result<usize, LiveError> {
+        self.pool_index
+            .get(pool)
+            .copied()
+            .ok_or_else(|| LiveError::Unknown {
+                kind: "pool",
+                id: pool.to_string(),
+            })
+    }
+
+    /// Checks a request's references before anything is applied.
+    fn check_request(&self, request: &Request) -> Result<(), LiveError> {
+        self.known_client(&request.client)?;
+        for need in request
+            .needs
+            .iter()
+            .chain(request.alternative.iter().flat_map(|a| a.needs.iter()))
+        {
+            self.known_pool(&need.pool)?;
+        }
+        if request.needs.is_empty() {
+            return Err(ValidationError::new("needs", "[]", "at least one pool need").into());
+        }
+        Ok(())
+    }
+
+    fn variant(
+        &self,
+        needs: &[crate::model::Need],
+        estimate: Option<Money>,
+    ) -> Result<JobVariant, LiveError> {
+        Ok(JobVariant {
+            needs: needs
+                .iter()
+                .map(|n| Ok((self.known_pool(&n.pool)?, n.amount)))
+                .collect::<Result<_, LiveError>>()?,
+            estimate,
+        })
+    }
+
+    /// Tells waiting submitters what happened and remembers when to wake.
+    fn settle_dispatches(&mut self, out: Dispatches) {
+        for started in out.started {
+            if let Some(tell) = self.waiting.remove(&started.request) {
+                let _ = tell.send(SubmitOutcome::Started {
+                    request: started.request,
+                    downgraded: started.downgraded,
+                });
+            }
+        }
+        for (request, refusal) in out.refused {
+            self.open_requests.remove(&request);
+            if let Some(tell) = self.waiting.remove(&request) {
+                let _ = tell.send(SubmitOutcome::Refused { request, refusal });
+            }
+        }
+        let now = self.clock.now();
+        self.wake_at = match (self.wake_at.filter(|w| *w > now), out.wake_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Applies one command to the actors. An error means nothing changed.
+    async fn apply(&mut self, command: &Command) -> Result<Reply, LiveError> {
+        match command {
+            Command::AddPool { pool } => {
+                if self.pool_index.contains_key(&pool.id) {
+                    return Err(ValidationError::new(
+                        "pool.id",
+                        &pool.id,
+                        "an id not registered yet",
+                    )
+                    .into());
+                }
+                let index = self.actors.scheduler.send(AddPool(pool.clone())).await??;
+                let size = match &pool.kind {
+                    PoolKind::Rate { capacity, .. } => *capacity,
+                    PoolKind::Slot { slots, .. } => f64::from(*slots),
+                };
+                let clock: SharedClock = Arc::new(self.clock.clone());
+                let actor = PoolActor::new(
+                    pool.id.clone(),
+                    index,
+                    size,
+                    clock,
+                    self.actors.scheduler.clone(),
+                    self.actors.ledger.clone(),
+                );
+                self.actors
+                    .pools
+                    .push(PoolActor::start_in_arbiter(&self.arbiter, |_| actor));
+                self.pool_index.insert(pool.id.clone(), index);
+                Ok(Reply::Done)
+            }
+            Command::ResizePool { pool, size } => {
+                let index = self.known_pool(pool)?;
+                if !(size.is_finite() && *size >= 1.0) {
+                    return Err(ValidationError::new("size", size, "a size of at least 1").into());
+                }
+                let out = self.actors.pools[index]
+                    .send(PoolCommand::Resize {
+                        size: *size,
+                        reason: "operator",
+                    })
+                    .await?;
+                self.settle_dispatches(out);
+                Ok(Reply::Done)
+            }
+            Command::SetPoolDown { pool, down } => {
+                let index = self.known_pool(pool)?;
+                let command = if *down {
+                    PoolCommand::Down
+                } else {
+                    PoolCommand::Up
+                };
+                let out = self.actors.pools[index].send(command).await?;
+                self.settle_dispatches(out);
+                Ok(Reply::Done)
+            }
+            Command::SetPoolPrice { pool, price } => {
+                let index = self.known_pool(pool)?;
+                if price.is_negative() {
+                    return Err(ValidationError::new("price", price, "zero or more").into());
+                }
+                let out = self.actors.pools[index]
+                    .send(PoolCommand::Price(*price))
+                    .await?;
+                self.settle_dispatches(out);
+                Ok(Reply::Done)
+            }
+            Command::AddClient { client } => {
+                if self.client_index.contains_key(&client.id) {
+                    return Err(ValidationError::new(
+                        "client.id",
+                        &client.id,
+                        "an id not registered yet",
+                    )
+                    .into());
+                }
+                let id = client.id.clone();
+                let actor =
+                    ClientActor::start_in_arbiter(&self.arbiter, move |_| ClientActor::new(id));
+                let setup = ClientSetup {
+                    id: client.id.clone(),
+                    tier: client.tier,
+                    max_concurrent: client.effective_max_concurrent(),
+                    active: true,
+                    actor: actor.clone(),
+                };
+                let index = self
+                    .actors
+                    .scheduler
+                    .send(AddClient {
+                        setup,
+                        credits: client.credits,
+                    })
+                    .await??;
+                if let Some(budget) = client.monthly_budget {
+                    let mut quota = Quota::new(
+                        format!("budget:{}", client.id),
+                        crate::model::QuotaScope::Client(client.id.clone()),
+                        Metric::Cost,
+                        budget.micros().max(1) as u64,
+                        crate::model::Period::Monthly,
+                    );
+                    quota.hard_stop = true;
+                    self.actors
+                        .scheduler
+                        .send(SetQuota(quota.clone()))
+                        .await??;
+                    self.quotas.insert(quota.id.clone(), quota);
+                }
+                self.actors.clients.push(actor);
+                self.clients.push(client.clone());
+                self.client_index.insert(client.id.clone(), index);
+                Ok(Reply::Done)
+            }
+            Command::SetQuota { quota } => {
+                if let crate::model::QuotaScope::Client(client) = &quota.scope {
+                    self.known_client(client)?;
+                }
+                self.actors
+                    .scheduler
+                    .send(SetQuota(quota.clone()))
+                    .await??;
+                self.quotas.insert(quota.id.clone(), quota.clone());
+                Ok(Reply::Done)
+            }
+            Command::SetQuotaUsage { quota, used } => {
+                self.actors
+                    .scheduler
+                    .send(QuotaOp::SetUsage {
+                        quota: quota.clone(),
+                        used: *used,
+                    })
+                    .await??;
+                Ok(Reply::Done)
+            }
+            Command::ResetQuota { quota } => {
+                self.actors
+                    .scheduler
+                    .send(QuotaOp::Reset {
+                        quota: quota.clone(),
+                    })
+                    .await??;
+                Ok(Reply::Done)
+            }
+            Command::Submit { request } => {
+                self.check_request(request)?;
+                let client = self.known_client(&request.client)?;
+                let primary = self.variant(&request.needs, request.estimated_cost)?;
+                let alternative = match &request.alternative {
+                    Some(alt) => Some(Box::new(self.variant(&alt.needs, alt.estimated_cost)?)),
+                    None => None,
+                };
+                let job = Job {
+                    id: request.id,
+                    client,
+                    class: request.class,
+                    urgency: request.urgency,
+                    primary,
+                    alternative,
+                };
+                self.next_request = self.next_request.max(request.id.0 + 1);
+                self.open_requests
+                    .insert(request.id, request.client.clone());
+                let out = self.actors.scheduler.send(Submit(vec![job])).await?;
+                self.settle_dispatches(out);
+                Ok(Reply::Submitted(request.id))
+            }
+            Command::Complete { request, actual } => {
+                if self.open_requests.remove(request).is_none() {
+                    return Err(LiveError::Unknown {
+                        kind: "running request",
+                        id: request.to_string(),
+                    });
+                }
+                if actual.is_some_and(Money::is_negative) {
+                    return Err(ValidationError::new(
+                        "actual",
+                        actual.unwrap_or_default(),
+                        "zero or more",
+                    )
+                    .into());
+                }
+                let out = self
+                    .actors
+                    .scheduler
+                    .send(Finish(vec![Completion {
+                        request: *request,
+                        actual: *actual,
+                    }]))
+                    .await?;
+                self.settle_dispatches(out);
+                Ok(Reply::Done)
+            }
+            Command::Cancel { request } => {
+                let (found, out) = self.actors.scheduler.send(CancelRequest(*request)).await?;
+                if !found {
+                    return Err(LiveError::Unknown {
+                        kind: "request",
+                        id: request.to_string(),
+                    });
+                }
+                self.open_requests.remove(request);
+                self.settle_dispatches(out);
+                Ok(Reply::Done)
+            }
+            Command::Reserve { client, estimate } => {
+                self.known_client(client)?;
+                let reply = self
+                    .actors
+                    .scheduler
+                    .send(BudgetOp::Reserve {
+                        client: client.clone(),
+                        estimate: *estimate,
+                    })
+                    .await??;
+                Ok(Reply::Budget(reply))
+            }
+            Command::Track { reservation, used } => Ok(Reply::Budget(
+                self.actors
+                    .scheduler
+                    .send(BudgetOp::Track {
+                        reservation: *reservation,
+                        used: *used,
+                    })
+                    .await??,
+            )),
+            Command::Settle {
+                reservation,
+                actual,
+            } => Ok(Reply::Budget(
+                self.actors
+                    .scheduler
+                    .send(BudgetOp::Settle {
+                        reservation: *reservation,
+                        actual: *actual,
+                    })
+                    .await??,
+            )),
+            Command::Release { reservation } => Ok(Reply::Budget(
+                self.actors
+                    .scheduler
+                    .send(BudgetOp::Release {
+                        reservation: *reservation,
+                    })
+                    .await??,
+            )),
+            Command::RecordCost {
+                client,
+                cost_type,
+                category,
+                amount,
+                metadata,
+            } => {
+                self.known_client(client)?;
+                let entry = self
+                    .actors
+                    .ledger
+                    .send(crate::actors::Charge {
+                        client: client.clone(),
+                        cost_type: *cost_type,
+                        category: category.clone(),
+                        amount: *amount,
+                        at: self.clock.now(),
+                        metadata: metadata.clone(),
+                    })
+                    .await??;
+                Ok(Reply::Cost(entry))
+            }
+            Command::Wake => {
+                let out = self.actors.scheduler.send(Wake).await?;
+                self.settle_dispatches(out);
+                Ok(Reply::Done)
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The live engine: the simulator's actors on the wall clock, every change logged to
+//! SQLite before it is acknowledged, state rebuilt by replaying the log on open.
+
+mod command;
+mod engine;
+mod journal;
+
+pub use command::Command;
+pub use engine::{LiveConfig, LiveEngine, LiveError, SubmitOutcome};
+pub use journal::{Location, StoreError};

@@ -1,0 +1,386 @@
+//! The live engine on a real SQLite file: state survives reopening, bad input changes
+//! nothing, foreign and corrupt files are refused untouched, concurrent submits never
+//! overspend.
+
+use std::path::PathBuf;
+
+use quartermaster::live::{LiveConfig, LiveEngine, LiveError, StoreError, SubmitOutcome};
+use quartermaster::model::{
+    Client, ClientId, CostType, Metric, Money, Need, Period, Pool, PoolId, PoolKind, Quota,
+    QuotaScope, Request, RequestClass, RequestId, Tier,
+};
+use quartermaster::policy::admission::RefusalReason;
+use quartermaster::policy::ledger::CostFilter;
+
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qm-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn slot_pool(id: &str, slots: u32) -> Pool {
+    Pool {
+        id: PoolId::new(id),
+        kind: PoolKind::Slot {
+            slots,
+            cost_per_hour: Money::from_units(1),
+        },
+        autoscale: None,
+    }
+}
+
+pub fn request(client: &str, pool: &str, estimate: Money) -> Request {
+    Request {
+        id: RequestId(0),
+        client: ClientId::new(client),
+        class: RequestClass::Normal,
+        urgency: 0.5,
+        needs: vec![Need {
+            pool: PoolId::new(pool),
+            amount: 1,
+        }],
+        estimated_cost: Some(estimate),
+        alternative: None,
+    }
+}
+
+async fn seeded(path: &std::path::Path) -> LiveEngine {
+    let engine = LiveEngine::open(path, LiveConfig::default()).await.unwrap();
+    engine.add_pool(slot_pool("gpu", 2)).await.unwrap();
+    let mut client = Client::new("alice", Tier::Premium);
+    client.credits = Money::from_units(100);
+    engine.add_client(client).await.unwrap();
+    engine
+        .set_quota(Quota::new(
+            "alice-calls",
+            QuotaScope::Client(ClientId::new("alice")),
+            Metric::ApiCalls,
+            100,
+            Period::Daily,
+        ))
+        .await
+        .unwrap();
+    engine
+}
+
+#[tokio::test]
+async fn state_survives_reopening() {
+    let path = fresh_dir("reopen").join("qm.db");
+    let alice = ClientId::new("alice");
+    let (balance, costs, quota) = {
+        let engine = seeded(&path).await;
+        let first = engine
+            .submit(request("alice", "gpu", Money::from_units(5)))
+            .await
+            .unwrap();
+        let SubmitOutcome::Started { request: id, .. } = first else {
+            panic!("{first:?}")
+        };
+        engine
+            .complete(id, Some(Money::from_units(3)))
+            .await
+            .unwrap();
+        let grant = engine
+            .reserve(&alice, Some(Money::from_units(10)))
+            .await
+            .unwrap();
+        engine.settle(grant.id, Money::from_units(4)).await.unwrap();
+        engine
+            .record_cost(
+                &alice,
+                CostType::Hosting,
+                "vm",
+                Money::from_micros(1_500_000),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        let balance = engine.account(&alice).await.unwrap();
+        let costs = engine
+            .cost_summary(CostFilter::default(), 10)
+            .await
+            .unwrap();
+        let quota = engine
+            .check_quota(&alice, Metric::ApiCalls, 1)
+            .await
+            .unwrap();
+        (balance, costs, quota)
+    };
+    assert_eq!(balance.spent, Money::from_units(7));
+    assert_eq!(balance.available, Money::from_units(93));
+    let engine = LiveEngine::open(&path, LiveConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(engine.account(&alice).await.unwrap(), balance);
+    assert_eq!(
+        engine
+            .cost_summary(CostFilter::default(), 10)
+            .await
+            .unwrap()
+            .total,
+        costs.total
+    );
+    assert_eq!(
+        engine
+            .check_quota(&alice, Metric::ApiCalls, 1)
+            .await
+            .unwrap()
+            .usage_ratio,
+        quota.usage_ratio
+    );
+    assert_eq!(engine.quotas().await.len(), 1);
+    // Request ids continue after the ones already used.
+    let next = engine
+        .submit(request("alice", "gpu", Money::from_units(1)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            next,
+            SubmitOutcome::Started {
+                request: RequestId(1),
+                ..
+            }
+        ),
+        "{next:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let path = fresh_dir("bad-input").join("qm.db");
+    {
+        let engine = seeded(&path).await;
+        let mut pool = slot_pool("bad", 1);
+        pool.kind = PoolKind::Rate {
+            capacity: f64::NAN,
+            refill_per_sec: 1.0,
+            cost_per_1k_units: Money::ZERO,
+        };
+        let err = engine.add_pool(pool).await.unwrap_err();
+        assert!(err.to_string().contains("pool[bad].capacity"), "{err}");
+        assert!(matches!(
+            engine.add_pool(slot_pool("gpu", 3)).await,
+            Err(LiveError::Invalid(_))
+        ));
+        let err = engine
+            .submit(request("mallory", "gpu", Money::from_units(1)))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("mallory"), "{err}");
+        let err = engine
+            .submit(request("alice", "tpu", Money::from_units(1)))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("tpu"), "{err}");
+        let mut urgent = request("alice", "gpu", Money::from_units(1));
+        urgent.urgency = 7.0;
+        assert!(
+            engine
+                .submit(urgent)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("urgency")
+        );
+        assert!(engine.complete(RequestId(99), None).await.is_err());
+        let err = engine
+            .record_cost(
+                &ClientId::new("alice"),
+                CostType::Other,
+                "x",
+                Money::from_units(-1),
+                Default::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("amount"), "{err}");
+        assert!(
+            engine
+                .settle(quartermaster::model::ReservationId(42), Money::ZERO)
+                .await
+                .is_err()
+        );
+    }
+    let engine = LiveEngine::open(&path, LiveConfig::default())
+        .await
+        .unwrap();
+    let balance = engine.account(&ClientId::new("alice")).await.unwrap();
+    assert_eq!(balance.available, Money::from_units(100));
+    assert_eq!(
+        engine
+            .cost_summary(CostFilter::default(), 0)
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+    // The first request still gets id 0: nothing refused was stored.
+    let first = engine
+        .submit(request("alice", "gpu", Money::from_units(1)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            first,
+            SubmitOutcome::Started {
+                request: RequestId(0),
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+}
+
+#[tokio::test]
+async fn foreign_and_corrupt_files_are_refused_untouched() {
+    let dir = fresh_dir("foreign");
+    let foreign = dir.join("other.db");
+    {
+        let connection = rusqlite::Connection::open(&foreign).unwrap();
+        connection
+            .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+            .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let err = LiveEngine::open(&foreign, LiveConfig::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, LiveError::Store(StoreError::Foreign { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not a Quartermaster database"));
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+
+    let corrupt = dir.join("corrupt.db");
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&corrupt, &garbage).unwrap();
+    let err = LiveEngine::open(&corrupt, LiveConfig::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, LiveError::Store(StoreError::Corrupt { .. })),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&corrupt).unwrap(), garbage);
+}
+
+async fn fleet(name: &str, credits: Money) -> LiveEngine {
+    let path = fresh_dir(name).join("qm.db");
+    let engine = LiveEngine::open(&path, LiveConfig::default())
+        .await
+        .unwrap();
+    engine.add_pool(slot_pool("api", 10_000)).await.unwrap();
+    let mut client = Client::new("bot", Tier::Enterprise);
+    client.credits = credits;
+    client.max_concurrent = Some(10_000);
+    engine.add_client(client).await.unwrap();
+    engine
+}
+
+/// Submits `n` requests at once from `n` tasks; returns the ids and outcome receivers.
+async fn submit_concurrently(
+    engine: &LiveEngine,
+    n: usize,
+) -> Vec<(RequestId, tokio::sync::oneshot::Receiver<SubmitOutcome>)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                engine
+                    .enqueue(request("bot", "api", Money::from_units(1)))
+                    .await
+            })
+        })
+        .collect();
+    let mut handles = Vec::new();
+    for task in tasks {
+        handles.push(task.await.unwrap().unwrap());
+    }
+    handles
+}
+
+/// Four hundred concurrent submits whose estimates add up to four times the client's
+/// credit: exactly the credit's worth starts, the rest wait for credit to come back and are
+/// refused once it cannot; the client never spends a micro-unit more than it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submits_never_overspend_credit() {
+    let engine = fleet("concurrent-credit", Money::from_units(100)).await;
+    let bot = ClientId::new("bot");
+    let handles = submit_concurrently(&engine, 400).await;
+    let balance = engine.account(&bot).await.unwrap();
+    assert_eq!(balance.reserved, Money::from_units(100));
+    assert_eq!(balance.available, Money::ZERO);
+    let status = engine.queue_status(None).await.unwrap();
+    assert_eq!(status.running, 100);
+    assert_eq!(status.queued.iter().sum::<usize>(), 300);
+    let mut started = Vec::new();
+    let mut waiting = Vec::new();
+    for (id, mut outcome) in handles {
+        match outcome.try_recv() {
+            Ok(SubmitOutcome::Started { .. }) => started.push(id),
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => waiting.push(outcome),
+        }
+    }
+    assert_eq!(started.len(), 100);
+    for id in started {
+        engine
+            .complete(id, Some(Money::from_units(1)))
+            .await
+            .unwrap();
+    }
+    for outcome in waiting {
+        match outcome.await.unwrap() {
+            SubmitOutcome::Refused { refusal, .. } => {
+                assert_eq!(refusal.reason, RefusalReason::Budget)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let balance = engine.account(&bot).await.unwrap();
+    assert_eq!(
+        (balance.spent, balance.reserved, balance.available),
+        (Money::from_units(100), Money::ZERO, Money::ZERO)
+    );
+}
+
+/// Four hundred concurrent submits against a hard quota of 150 calls: 150 start, 250 are
+/// refused by the quota, and its usage never passes the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submits_never_pass_a_hard_quota() {
+    let engine = fleet("concurrent-quota", Money::from_units(10_000)).await;
+    engine
+        .set_quota(Quota::new(
+            "calls",
+            QuotaScope::Global,
+            Metric::ApiCalls,
+            150,
+            Period::Monthly,
+        ))
+        .await
+        .unwrap();
+    let handles = submit_concurrently(&engine, 400).await;
+    let (mut started, mut refused) = (0, 0);
+    for (_, outcome) in handles {
+        match outcome.await.unwrap() {
+            SubmitOutcome::Started { .. } => started += 1,
+            SubmitOutcome::Refused { refusal, .. } => {
+                assert_eq!(refusal.reason, RefusalReason::Quota, "{refusal}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((started, refused), (150, 250));
+    let answer = engine
+        .check_quota(&ClientId::new("bot"), Metric::ApiCalls, 1)
+        .await
+        .unwrap();
+    assert!(!answer.allowed);
+    assert_eq!(answer.usage_ratio, 151.0 / 150.0);
+    assert!(answer.reason.unwrap().contains("calls"));
+}
