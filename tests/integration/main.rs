@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per behaviour.
 
 mod check;
+mod plot;
 mod replay;
 
 /// The workspace root, where `scenarios/` lives.
