@@ -2,6 +2,7 @@
 
 mod check;
 mod live;
+mod plot;
 mod replay;
 
 /// The workspace root, where `scenarios/` lives.

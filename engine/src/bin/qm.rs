@@ -29,6 +29,9 @@ enum Command {
         /// Write the time series (utilisation, queue depth, spend) as CSV into this folder.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Draw the time series (utilisation, queue depth, spend) as an SVG to this file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Validate a scenario and report every problem with its line and column.
     Check {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
             seed,
             json,
             csv,
+            plot,
         } => {
             let loaded = match sim::load_file(&scenario) {
                 Ok(s) => s,
@@ -94,6 +98,12 @@ fn main() -> ExitCode {
                 && let Err(e) = report.write_csv(&dir)
             {
                 eprintln!("error: cannot write CSV into {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+            if let Some(path) = plot
+                && let Err(e) = sim::write_svg(&report, &path)
+            {
+                eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

@@ -5,11 +5,13 @@ pub mod arrival;
 pub mod distribution;
 mod load;
 mod locate;
+mod plot;
 pub mod report;
 mod runner;
 pub mod scenario;
 
 pub use load::{ScenarioError, ScenarioProblem, load_file, parse};
+pub use plot::{PlotError, write_svg};
 pub use report::Report;
 pub use runner::{RunError, RunOptions, run};
 pub use scenario::Scenario;
