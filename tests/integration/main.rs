@@ -2,6 +2,7 @@
 
 mod check;
 mod replay;
+mod vault;
 
 /// The workspace root, where `scenarios/` lives.
 pub fn root() -> std::path::PathBuf {
