@@ -4,6 +4,7 @@ mod check;
 mod live;
 mod plot;
 mod replay;
+mod vault;
 
 /// The workspace root, where `scenarios/` lives.
 pub fn root() -> std::path::PathBuf {

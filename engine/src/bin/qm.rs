@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use quartermaster::live::vault::{KEY_VARIABLE, Vault, VaultKey};
 use quartermaster::sim::{self, RunOptions};
+use zeroize::Zeroizing;
 
 /// Quartermaster: scheduling and resource management for fleets of AI agents.
 #[derive(Debug, Parser)]
@@ -38,14 +40,49 @@ enum Command {
         /// The scenario file (RON).
         scenario: PathBuf,
     },
+    /// Operate on the credentials vault of a live database. Keys come only from the
+    /// environment: QM_ENCRYPTION_KEY (64 hex characters) holds the current one.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VaultCommand {
+    /// List the stored credentials' metadata; values are never decrypted.
+    List {
+        /// The live engine's SQLite database.
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Re-encrypt every credential under a new key, all or nothing.
+    RotateKey {
+        /// The live engine's SQLite database.
+        #[arg(long)]
+        db: PathBuf,
+        /// The environment variable holding the new key (64 hex characters).
+        #[arg(long, default_value = "QM_NEW_ENCRYPTION_KEY")]
+        new_key_env: String,
+    },
 }
 
 fn main() -> ExitCode {
+    // Warnings (a development vault key, a refused resize) show unless RUST_LOG says otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Vault { command } => match vault(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check { scenario } => match sim::load_file(&scenario) {
             Ok(s) => {
                 println!(
@@ -107,6 +144,59 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Runs a vault command; its error is printed as is.
+fn vault(command: VaultCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let current_key = VaultKey::from_env()?;
+    match command {
+        VaultCommand::List { db } => {
+            let vault = Vault::open_existing(&db, current_key)?;
+            let credentials = vault.list(None)?;
+            if credentials.is_empty() {
+                println!("no credentials in {}", db.display());
+            }
+            for meta in credentials {
+                let last_used = meta
+                    .last_used
+                    .map_or_else(|| "never".to_owned(), |at| at.to_string());
+                println!(
+                    "{}  {:?}  type={}  service={:?}  owner={}  permissions=[{}]  created={}  \
+                     uses={}  last_used={last_used}",
+                    meta.id,
+                    meta.name,
+                    meta.kind.as_str(),
+                    meta.service,
+                    meta.owner,
+                    meta.permissions.join(", "),
+                    meta.created_at,
+                    meta.usage_count,
+                );
+            }
+            Ok(())
+        }
+        VaultCommand::RotateKey { db, new_key_env } => {
+            let new_text = std::env::var(&new_key_env)
+                .map(Zeroizing::new)
+                .map_err(|_| {
+                    format!(
+                        "{new_key_env} is not set (or not Unicode): expected the new key as 64 \
+                         hexadecimal characters, in the environment and never on the command \
+                         line"
+                    )
+                })?;
+            let new_key = VaultKey::from_hex(&new_key_env, &new_text)?;
+            let mut vault = Vault::open_existing(&db, current_key)?;
+            let count = vault.rotate_key(new_key)?;
+            let plural = if count == 1 { "" } else { "s" };
+            println!(
+                "re-encrypted {count} credential{plural} in {} under the key from {new_key_env}; \
+                 set {KEY_VARIABLE} to that key before the live engine next opens the vault",
+                db.display()
+            );
+            Ok(())
         }
     }
 }

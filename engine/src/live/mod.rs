@@ -1,9 +1,11 @@
 //! The live engine: the simulator's actors on the wall clock, every change logged to
-//! SQLite before it is acknowledged, state rebuilt by replaying the log on open.
+//! SQLite before it is acknowledged, state rebuilt by replaying the log on open; and the
+//! credentials vault beside it in the same database file.
 
 mod command;
 mod engine;
 mod journal;
+pub mod vault;
 
 pub use command::Command;
 pub use engine::{LiveConfig, LiveEngine, LiveError, SubmitOutcome};
