@@ -1,5 +1,7 @@
 //! Integration tests: one binary, a module per behaviour.
 
+mod batching;
+mod bookings;
 mod check;
 mod live;
 mod plot;

@@ -26,9 +26,15 @@ pub enum ClientOutcome {
         reason: RefusalReason,
         on_arrival: bool,
     },
+    /// `requests` finished together (a batch finishes all its members) at `cost`.
     Completed {
         class: RequestClass,
         cost: Money,
+        requests: u32,
+    },
+    /// Held requests left together as one batch.
+    Batched {
+        members: u32,
     },
 }
 
@@ -72,11 +78,15 @@ impl ClassStats {
 pub struct ClientStats {
     pub client: ClientId,
     pub classes: Vec<(RequestClass, ClassStats)>,
+    pub batches: u64,
+    pub batch_members: u64,
 }
 
 pub struct ClientActor {
     client: ClientId,
     classes: [ClassStats; 5],
+    batches: u64,
+    batch_members: u64,
 }
 
 impl ClientActor {
@@ -84,6 +94,8 @@ impl ClientActor {
         ClientActor {
             client,
             classes: std::array::from_fn(|_| ClassStats::new()),
+            batches: 0,
+            batch_members: 0,
         }
     }
 }
@@ -120,10 +132,18 @@ impl Handler<ClientOutcome> for ClientActor {
                 stats.submitted += u64::from(on_arrival);
                 stats.refused[reason as usize] += 1;
             }
-            ClientOutcome::Completed { class, cost } => {
+            ClientOutcome::Completed {
+                class,
+                cost,
+                requests,
+            } => {
                 let stats = &mut self.classes[class.index()];
-                stats.completed += 1;
+                stats.completed += u64::from(requests);
                 stats.spend += cost;
+            }
+            ClientOutcome::Batched { members } => {
+                self.batches += 1;
+                self.batch_members += u64::from(members);
             }
         }
     }
@@ -139,6 +159,8 @@ impl Handler<GetClientStats> for ClientActor {
                 .iter()
                 .map(|c| (*c, self.classes[c.index()].clone()))
                 .collect(),
+            batches: self.batches,
+            batch_members: self.batch_members,
         })
     }
 }

@@ -7,12 +7,17 @@
 //! scheduler admits through its gate in the same handler (pools, quotas and credit taken in
 //! one atomic step) and tells the client and ledger actors what happened fire-and-forget.
 
+mod booking;
 mod client;
 mod ledger;
 mod monitor;
 mod pool;
 mod scheduler;
 
+pub use booking::{
+    Book, BookingActor, BookingSummary, CancelBooking, CompleteBooking, GetBookingSummary,
+    ListBookings, RegisterResource, ResourceUse,
+};
 pub use client::{
     ClassStats as ClientStatsClass, ClientActor, ClientOutcome, ClientStats, GetClientStats,
 };
@@ -24,7 +29,7 @@ pub use scheduler::{
     QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
 };
 pub use scheduler::{
-    ClientSetup, Completion, Dispatched, Dispatches, Finish, Job, JobVariant, PoolChange,
-    SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Snapshot, Submit,
-    TakeSnapshot, Wake, Withdrawn,
+    BatchMember, Batching, ClientSetup, Completion, Dispatched, Dispatches, Finish, FormedBatch,
+    Job, JobVariant, PoolChange, SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit,
+    Snapshot, Submit, TakeSnapshot, Wake, Withdrawn,
 };

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::model::{
-    ClientId, CostType, Event, EventKind, Money, RequestClass, RequestId, Tier, Timestamp,
+    ClientId, CostType, Event, EventKind, Money, PoolKind, RequestClass, RequestId, Tier, Timestamp,
 };
 use crate::policy::admission::{Admitted, Blocker, Demand, Gate, Refusal, RefusalReason, Verdict};
+use crate::policy::batch::{self, BatchRule, Batcher, Combine, Gathered, Member};
 use crate::policy::priority::{self, FairShare, PriorityWeights};
 use crate::policy::queue::{Aging, ClassQueues, Visit};
 use crate::policy::reservation::ReservationAlert;
@@ -57,6 +58,27 @@ pub struct Job {
     pub urgency: f64,
     pub primary: JobVariant,
     pub alternative: Option<Box<JobVariant>>,
+    pub batching: Batching,
+}
+
+/// How a job stands towards batching.
+#[derive(Debug, Clone, Default)]
+pub enum Batching {
+    /// Served on its own.
+    #[default]
+    Alone,
+    /// Held with like requests under the scheduler's batch rule of this index (see
+    /// [`SchedulerActor::with_batching`]) until the batch forms.
+    Joins(usize),
+    /// A formed batch: its members, oldest first.
+    Of(Box<[BatchMember]>),
+}
+
+/// A request inside a formed batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchMember {
+    pub request: RequestId,
+    pub arrived: Timestamp,
 }
 
 /// A client as the scheduler knows it.
@@ -80,6 +102,8 @@ struct Running {
     variant: JobVariant,
     admitted: Admitted,
     started: Timestamp,
+    /// Requests it serves: its members if it is a batch, else one.
+    requests: u32,
 }
 
 /// A request that started.
@@ -95,8 +119,18 @@ pub struct Dispatches {
     pub started: Vec<Dispatched>,
     /// Requests turned away, with why.
     pub refused: Vec<(RequestId, Refusal)>,
-    /// When queued work might start without any other event (tokens refill, off-peak).
+    /// When queued work might start without any other event (tokens refill, off-peak, a
+    /// held batch falling due).
     pub wake_at: Option<Timestamp>,
+    /// Batches formed, so the driver can follow their members.
+    pub batched: Vec<FormedBatch>,
+}
+
+/// Like requests gathered into one job, which runs under its first member's id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormedBatch {
+    pub id: RequestId,
+    pub members: Vec<RequestId>,
 }
 
 /// Queues requests and starts what can start.
@@ -174,6 +208,7 @@ pub struct SchedulerActor {
     running: HashMap<RequestId, Running>,
     ledger: Addr<LedgerActor>,
     blocked: Vec<bool>,
+    batcher: Batcher<Job>,
     starving: u64,
     spent: Money,
 }
@@ -208,9 +243,16 @@ impl SchedulerActor {
             gate,
             running: HashMap::new(),
             ledger,
+            batcher: Batcher::default(),
             starving: 0,
             spent: Money::ZERO,
         })
+    }
+
+    /// Holds jobs that join batch group `i` ([`Batching::Joins`]) under `rules[i]`.
+    pub fn with_batching(mut self, rules: Vec<BatchRule>) -> Self {
+        self.batcher = Batcher::new(rules);
+        self
     }
 
     fn publish(&self, at: Timestamp, kind: EventKind) {
@@ -219,11 +261,15 @@ impl SchedulerActor {
 
     fn refuse(&self, job: &Job, refusal: &Refusal, on_arrival: bool) {
         let client = &self.clients[job.client].setup;
-        client.actor.do_send(ClientOutcome::Refused {
+        let outcome = ClientOutcome::Refused {
             class: job.class,
             reason: refusal.reason,
             on_arrival,
-        });
+        };
+        match &job.batching {
+            Batching::Of(members) => members.iter().for_each(|_| client.actor.do_send(outcome)),
+            Batching::Alone | Batching::Joins(_) => client.actor.do_send(outcome),
+        }
         tracing::debug!(request = %job.id, client = %client.id, %refusal, "refused");
     }
 
@@ -365,12 +411,29 @@ impl SchedulerActor {
         }
         let slot = &mut self.clients[job.client];
         slot.running += 1;
-        slot.setup.actor.do_send(ClientOutcome::Admitted {
-            class: job.class,
-            waited_micros: waited.as_micros().min(u64::MAX as u128) as u64,
-            downgraded,
-            on_arrival,
-        });
+        let requests = match &job.batching {
+            // Each member waited from its own arrival until the batch started.
+            Batching::Of(members) => {
+                for member in members.iter() {
+                    slot.setup.actor.do_send(ClientOutcome::Admitted {
+                        class: job.class,
+                        waited_micros: micros(now.since(member.arrived)),
+                        downgraded,
+                        on_arrival,
+                    });
+                }
+                members.len() as u32
+            }
+            Batching::Alone | Batching::Joins(_) => {
+                slot.setup.actor.do_send(ClientOutcome::Admitted {
+                    class: job.class,
+                    waited_micros: micros(waited),
+                    downgraded,
+                    on_arrival,
+                });
+                1
+            }
+        };
         let _ = self.fair_share.record(job.client, 1.0, now);
         for notice in &admitted.notices {
             let event = notice.to_event(&self.clients[job.client].setup.id);
@@ -388,6 +451,7 @@ impl SchedulerActor {
                 variant,
                 admitted,
                 started: now,
+                requests,
             },
         );
         out.started.push(Dispatched {
@@ -425,6 +489,7 @@ impl SchedulerActor {
                     .do_send(ClientOutcome::Completed {
                         class: run.class,
                         cost: charged,
+                        requests: run.requests,
                     });
                 if charged > Money::ZERO {
                     self.ledger.do_send(Charge {
@@ -475,8 +540,8 @@ impl SchedulerActor {
         }
     }
 
-    /// Takes a new request: refuses it, starts it at once when nothing waits ahead of it,
-    /// or queues it.
+    /// Takes a new request: refuses it, holds it for its batch, starts it at once when
+    /// nothing waits ahead of it, or queues it.
     fn submit(&mut self, job: Job, now: Timestamp, out: &mut Dispatches) {
         let slot = &self.clients[job.client];
         if !slot.setup.active {
@@ -488,30 +553,157 @@ impl SchedulerActor {
             out.refused.push((job.id, refusal));
             return;
         }
+        match job.batching {
+            Batching::Joins(group) => self.gather(job, group, now, out),
+            Batching::Alone | Batching::Of(_) => self.admit_or_queue(job, now, true, now, out),
+        }
+    }
+
+    /// Starts `job` at once when nothing waits ahead of it and everything allows, refuses
+    /// it, or queues it as waiting since `enqueued`. `on_arrival`: its client has not been
+    /// told of it yet.
+    fn admit_or_queue(
+        &mut self,
+        job: Job,
+        enqueued: Timestamp,
+        on_arrival: bool,
+        now: Timestamp,
+        out: &mut Dispatches,
+    ) {
+        let slot = &self.clients[job.client];
         let deferred_now = job.class == RequestClass::Deferred && !self.is_off_peak(now);
         if self.queues.is_empty() && slot.running < slot.setup.max_concurrent && !deferred_now {
             // Nobody waits ahead of it, so it may start at once if everything allows.
             let client = slot.setup.id.clone();
             match decide(&mut self.gate, &client, &job, self.config.downgrade, now) {
                 Decision::Start(admitted, downgraded) => {
-                    self.start(job, now, admitted, downgraded, true, now, out);
+                    self.start(job, enqueued, admitted, downgraded, on_arrival, now, out);
                     return;
                 }
                 Decision::Refuse(refusal) => {
-                    self.refuse(&job, &refusal, true);
+                    self.refuse(&job, &refusal, on_arrival);
                     out.refused.push((job.id, refusal));
                     return;
                 }
                 Decision::Wait(_) => {}
             }
         }
-        slot.setup
-            .actor
-            .do_send(ClientOutcome::Submitted { class: job.class });
+        if on_arrival {
+            slot.setup
+                .actor
+                .do_send(ClientOutcome::Submitted { class: job.class });
+        }
         let share = self.fair_share.share(job.client, now);
         let points =
             priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
-        self.queues.push(job.class, job, points, now);
+        self.queues.push(job.class, job, points, enqueued);
+    }
+
+    /// Holds a request with like ones until its batch forms; one of an unknown group is
+    /// served alone.
+    fn gather(&mut self, job: Job, group: usize, now: Timestamp, out: &mut Dispatches) {
+        let (client, class) = (job.client, job.class);
+        match self.batcher.add(group, job, now) {
+            Ok(gathered) => {
+                self.clients[client]
+                    .setup
+                    .actor
+                    .do_send(ClientOutcome::Submitted { class });
+                if let Gathered::Formed(members) = gathered {
+                    self.form_batch(members, now, out);
+                }
+            }
+            Err(unknown) => {
+                tracing::warn!(error = %unknown, "served alone");
+                let mut job = unknown.item;
+                job.batching = Batching::Alone;
+                self.admit_or_queue(job, now, true, now, out);
+            }
+        }
+    }
+
+    /// Turns gathered members into one job and queues it as waiting since its oldest
+    /// member arrived. The batch draws the sum of its members' tokens (each member's work
+    /// consumes them) but shares slots (it runs as one job, holding the largest member's
+    /// slots), and reserves what its members would have reserved together.
+    fn form_batch(&mut self, members: Vec<Member<Job>>, now: Timestamp, out: &mut Dispatches) {
+        let gauges = self.gate.gauges();
+        let combine = |pool: usize| match gauges.get(pool).map(|g| &g.pool().kind) {
+            Some(PoolKind::Slot { .. }) => Combine::Max,
+            Some(PoolKind::Rate { .. }) | None => Combine::Sum,
+        };
+        let primary = merge_variants(members.iter().map(|m| &m.item.primary), combine);
+        let alternative = members
+            .iter()
+            .all(|m| m.item.alternative.is_some())
+            .then(|| {
+                Box::new(merge_variants(
+                    members.iter().filter_map(|m| m.item.alternative.as_deref()),
+                    combine,
+                ))
+            });
+        let first = &members[0];
+        let enqueued = first.arrived;
+        let batch = Job {
+            id: first.item.id,
+            client: first.item.client,
+            class: first.item.class,
+            urgency: first.item.urgency,
+            primary,
+            alternative,
+            batching: Batching::Of(
+                members
+                    .iter()
+                    .map(|m| BatchMember {
+                        request: m.item.id,
+                        arrived: m.arrived,
+                    })
+                    .collect(),
+            ),
+        };
+        self.clients[batch.client]
+            .setup
+            .actor
+            .do_send(ClientOutcome::Batched {
+                members: members.len() as u32,
+            });
+        out.batched.push(FormedBatch {
+            id: batch.id,
+            members: members.iter().map(|m| m.item.id).collect(),
+        });
+        self.admit_or_queue(batch, enqueued, false, now, out);
+    }
+
+    /// Forms the batches whose oldest member has waited long enough.
+    fn release_due(&mut self, now: Timestamp, out: &mut Dispatches) {
+        if self.batcher.is_empty() {
+            return;
+        }
+        for (_, members) in self.batcher.release_due(now) {
+            self.form_batch(members, now, out);
+        }
+    }
+
+    /// Asks to be woken when the next held batch falls due.
+    fn wake_for_batches(&self, out: &mut Dispatches) {
+        if !self.batcher.is_empty() {
+            out.wake_at = earliest(out.wake_at, self.batcher.next_deadline());
+        }
+    }
+}
+
+fn micros(wait: Duration) -> u64 {
+    wait.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// One variant of a batch from its members' variants of the same kind.
+fn merge_variants<'a>(
+    variants: impl Iterator<Item = &'a JobVariant> + Clone,
+    combine: impl Fn(usize) -> Combine,
+) -> JobVariant {
+    JobVariant {
+        needs: batch::combine_needs(variants.clone().map(|v| v.needs.as_slice()), combine),
+        estimate: variants.map(|v| v.estimate).sum(),
     }
 }
 
@@ -588,6 +780,7 @@ impl Handler<Submit> for SchedulerActor {
         let now = self.clock.now();
         let mut out = Dispatches::default();
         let queued_before = self.queues.len();
+        self.release_due(now, &mut out);
         for job in jobs {
             self.submit(job, now, &mut out);
         }
@@ -595,6 +788,7 @@ impl Handler<Submit> for SchedulerActor {
         if self.queues.len() > queued_before {
             self.dispatch(now, &mut out);
         }
+        self.wake_for_batches(&mut out);
         MessageResult(out)
     }
 }
@@ -608,7 +802,9 @@ impl Handler<Finish> for SchedulerActor {
             self.finish(completion, now);
         }
         let mut out = Dispatches::default();
+        self.release_due(now, &mut out);
         self.dispatch(now, &mut out);
+        self.wake_for_batches(&mut out);
         MessageResult(out)
     }
 }
@@ -617,8 +813,11 @@ impl Handler<Wake> for SchedulerActor {
     type Result = MessageResult<Wake>;
 
     fn handle(&mut self, _: Wake, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
         let mut out = Dispatches::default();
-        self.dispatch(self.clock.now(), &mut out);
+        self.release_due(now, &mut out);
+        self.dispatch(now, &mut out);
+        self.wake_for_batches(&mut out);
         MessageResult(out)
     }
 }
@@ -639,6 +838,7 @@ impl Handler<PoolChange> for SchedulerActor {
         }
         let mut out = Dispatches::default();
         self.dispatch(now, &mut out);
+        self.wake_for_batches(&mut out);
         MessageResult(out)
     }
 }
@@ -670,6 +870,11 @@ impl Handler<SetClientActive> for SchedulerActor {
         self.clients[msg.client].setup.active = msg.active;
         let mut withdrawn = Vec::new();
         if !msg.active {
+            let refusal = Refusal::new(RefusalReason::Withdrawn, "client left");
+            for member in self.batcher.withdraw(|job| job.client == msg.client) {
+                self.refuse(&member.item, &refusal, false);
+                withdrawn.push(member.item.id);
+            }
             let queued: Vec<_> = self.queues.drain();
             let mut keep = Vec::new();
             for (job, enqueued, class) in queued {

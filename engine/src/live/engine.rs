@@ -848,6 +848,7 @@ impl Driver {
                     urgency: request.urgency,
                     primary,
                     alternative,
+                    batching: crate::actors::Batching::Alone,
                 };
                 self.next_request = self.next_request.max(request.id.0 + 1);
                 self.open_requests

@@ -53,6 +53,8 @@ pub enum BookingError {
     },
     #[error("unknown booking {0}")]
     UnknownBooking(BookingId),
+    #[error("unknown resource {0}: expected the id of a registered resource")]
+    UnknownResource(ResourceId),
     #[error("booking {0} already exists")]
     DuplicateBooking(BookingId),
 }

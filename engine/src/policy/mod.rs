@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod autoscale;
+pub mod batch;
 pub mod booking;
 pub mod ledger;
 pub mod predictor;

@@ -2,6 +2,7 @@
 //! report.
 
 pub mod arrival;
+mod bookings;
 pub mod distribution;
 mod load;
 mod locate;

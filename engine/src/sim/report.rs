@@ -10,8 +10,10 @@ use std::time::Duration;
 use super::arrival::Arrivals;
 use super::distribution::Distribution;
 use super::scenario::Scenario;
-use crate::actors::{ClientStats, LedgerView, PoolHistory, Sample, ScalingEvent, Snapshot};
-use crate::model::{Money, PoolKind, Timestamp};
+use crate::actors::{
+    ClientStats, LedgerView, PoolHistory, ResourceUse, Sample, ScalingEvent, Snapshot,
+};
+use crate::model::{Booking, Money, PoolKind, Timestamp};
 use crate::policy::admission::RefusalReason;
 use crate::policy::ledger::CostSummary;
 
@@ -32,6 +34,9 @@ pub struct Report {
     /// Jain's index over clients' admitted fractions: 1 when every client is served alike.
     pub fairness_jain: f64,
     pub erlang_c: Option<ErlangCheck>,
+    /// Present when the scenario has booking streams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bookings: Option<BookingReport>,
     pub series: Vec<Sample>,
     /// Wall-clock facts of this replay; excluded from the determinism guarantee.
     #[serde(skip)]
@@ -67,6 +72,41 @@ pub struct ClientReport {
     pub client: String,
     pub totals: Tally,
     pub classes: BTreeMap<&'static str, Tally>,
+    /// Present when some of the client's requests were batched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batched: Option<BatchTally>,
+}
+
+/// Requests that left in batches: each batch was one dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BatchTally {
+    pub batches: u64,
+    pub members: u64,
+}
+
+/// Booking attempts and what they came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct BookingReport {
+    pub attempts: u64,
+    pub booked: u64,
+    pub refused: BookingRefusals,
+    /// What bookings were charged (also under `costs.by_type.booking`).
+    pub spend: Money,
+    /// Each resource's bookings, booked hours and utilisation over the run.
+    pub resources: Vec<ResourceUse>,
+    /// Every booking made, in the order made.
+    pub list: Vec<Booking>,
+}
+
+/// Attempts that no resource took, by the most hopeful reason among the resources tried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct BookingRefusals {
+    /// Every free resource was booked at that time.
+    pub conflict: u64,
+    /// The slot was longer than the resources' `max_booking_hours`.
+    pub too_long: u64,
+    /// The resources were in maintenance or offline.
+    pub unavailable: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +141,7 @@ pub(super) struct Inputs<'a> {
     pub pools: Vec<PoolHistory>,
     pub samples: Vec<Sample>,
     pub ledger: LedgerView,
+    pub bookings: Option<BookingReport>,
     pub final_snapshot: Snapshot,
     pub wall: Duration,
     pub ended_at: Timestamp,
@@ -132,6 +173,10 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
             client: stats.client.to_string(),
             totals: client_total.tally(span),
             classes,
+            batched: (stats.batches > 0).then_some(BatchTally {
+                batches: stats.batches,
+                members: stats.batch_members,
+            }),
         });
     }
     let pools = inputs
@@ -183,6 +228,7 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
         still_queued: inputs.final_snapshot.queued.iter().sum(),
         fairness_jain: jain(&fractions),
         erlang_c,
+        bookings: inputs.bookings,
         series: inputs.samples,
         wall: inputs.wall,
     }
@@ -289,7 +335,7 @@ pub fn erlang_c_mean_wait(servers: u32, arrival_rate: f64, service_rate: f64) ->
 }
 
 /// The Erlang C check applies when the scenario is an M/M/c queue: one slot pool without
-/// autoscaling, Poisson arrivals, exponential service, one slot per request.
+/// autoscaling, Poisson arrivals, exponential service, one slot per request, no batching.
 fn erlang_check(scenario: &Scenario, measured_mean_wait: f64) -> Option<ErlangCheck> {
     let [pool] = scenario.pools.as_slice() else {
         return None;
@@ -311,7 +357,10 @@ fn erlang_check(scenario: &Scenario, measured_mean_wait: f64) -> Option<ErlangCh
             let Distribution::Exponential { mean } = kind.service_secs else {
                 return None;
             };
-            if kind.needs.len() != 1 || kind.needs[0].amount != Distribution::Constant(1.0) {
+            if kind.needs.len() != 1
+                || kind.needs[0].amount != Distribution::Constant(1.0)
+                || kind.batch.is_some()
+            {
                 return None;
             }
             if mean_service.is_some_and(|m| m != mean) {
@@ -413,6 +462,15 @@ impl Report {
                 t.downgraded
             );
         }
+        for client in &self.clients {
+            if let Some(batched) = client.batched {
+                let _ = writeln!(
+                    out,
+                    "  batched: {} sent {} requests in {} batches",
+                    client.client, batched.members, batched.batches
+                );
+            }
+        }
         let _ = writeln!(out, "\nPools");
         for pool in &self.pools {
             let mae = pool
@@ -428,6 +486,9 @@ impl Report {
                 pool.scaling.len(),
                 mae
             );
+        }
+        if let Some(bookings) = &self.bookings {
+            bookings.render(&mut out);
         }
         let _ = writeln!(out, "\nCosts: total {}", self.costs.total);
         for (client, amount) in &self.costs.by_agent {
@@ -463,6 +524,28 @@ impl Report {
             );
         }
         out
+    }
+}
+
+impl BookingReport {
+    fn render(&self, out: &mut String) {
+        let r = &self.refused;
+        let _ = writeln!(
+            out,
+            "\nBookings: {} attempts, {} booked; refused: conflict {}, too long {}, unavailable {}; spend {}",
+            self.attempts, self.booked, r.conflict, r.too_long, r.unavailable, self.spend
+        );
+        for resource in &self.resources {
+            let _ = writeln!(
+                out,
+                "  {:<18} {:>5} booked {:>9.1} h  utilisation {:>5.1}%  spend {}",
+                resource.resource.as_str(),
+                resource.bookings,
+                resource.booked_hours,
+                resource.utilisation * 100.0,
+                resource.spend
+            );
+        }
     }
 }
 

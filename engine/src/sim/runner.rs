@@ -13,21 +13,25 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::arrival::ArrivalClock;
+use super::bookings::BookingDesk;
 use super::distribution::Sampler;
 use super::report::{self, Report};
 use super::scenario::{Action, Estimate, Scenario, secs};
 use crate::actors::{
-    ClientActor, ClientSetup, Completion, Dispatches, Finish, GetClientStats, GetLedger,
+    Batching, ClientActor, ClientSetup, Completion, Dispatches, Finish, GetClientStats, GetLedger,
     GetPoolHistory, GetSeries, Job, JobVariant, LedgerActor, MonitorActor, PoolActor, PoolCommand,
     SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Submit, TakeSnapshot, Tick,
     Wake,
 };
 use crate::clock::{SharedClock, VirtualClock};
 use crate::model::{
-    Metric, Money, Period, Pool, Quota, QuotaScope, RequestId, Timestamp, ValidationError,
+    BookingId, Metric, Money, Period, Pool, Quota, QuotaScope, RequestId, Timestamp,
+    ValidationError,
 };
 use crate::policy::admission::Gate;
 use crate::policy::autoscale::Autoscaler;
+use crate::policy::batch::BatchRule;
+use crate::policy::booking::BookingError;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -45,6 +49,8 @@ pub enum RunError {
     Mailbox(#[from] MailboxError),
     #[error("the actor system failed: {0}")]
     System(String),
+    #[error("a booking step failed unexpectedly: {0}")]
+    Booking(#[from] BookingError),
 }
 
 /// Replays a scenario on a virtual clock and reports what happened.
@@ -69,6 +75,8 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report, RunError
 enum EventKind {
     Arrival { workload: usize },
     Finish { request: RequestId },
+    BookingArrival { stream: usize },
+    BookingEnd { booking: BookingId },
     Wake,
     Tick,
     Scenario { index: usize },
@@ -133,6 +141,7 @@ struct KindSampler {
     mean_service: f64,
     estimate: Estimate,
     alternative: Option<(usize, usize)>,
+    batch_group: Option<usize>,
 }
 
 async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunError> {
@@ -220,8 +229,28 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
             .map(|w| (w.start_hour, w.end_hour)),
         downgrade: scenario.scheduler.downgrade,
     };
-    let scheduler =
-        SchedulerActor::new(clock.clone(), config, gate, setups, ledger.clone())?.start();
+    // One batch group per kind that batches: a kind belongs to one workload, so its
+    // requests are alike and of one client.
+    let mut batch_rules = Vec::new();
+    let mut batch_groups: Vec<Vec<Option<usize>>> = Vec::new();
+    for (w, workload) in scenario.workloads.iter().enumerate() {
+        let mut groups = Vec::new();
+        for (k, kind) in workload.kinds.iter().enumerate() {
+            groups.push(match kind.batch {
+                Some(spec) => {
+                    let rule = BatchRule::new(spec.max_size, secs(spec.max_wait_secs))
+                        .map_err(|e| e.within(format!("workloads[{w}].kinds[{k}].batch")))?;
+                    batch_rules.push(rule);
+                    Some(batch_rules.len() - 1)
+                }
+                None => None,
+            });
+        }
+        batch_groups.push(groups);
+    }
+    let scheduler = SchedulerActor::new(clock.clone(), config, gate, setups, ledger.clone())?
+        .with_batching(batch_rules)
+        .start();
     let mut pool_actors = Vec::new();
     let mut watched = Vec::new();
     for (index, pool) in scenario.pools.iter().enumerate() {
@@ -283,6 +312,7 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                     .alternative
                     .as_ref()
                     .map(|a| (pool_index(&a.replace), pool_index(&a.with))),
+                batch_group: batch_groups[w][k],
             });
         }
         generators.push(Generator {
@@ -293,6 +323,8 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
             active: !joins_later[client],
         });
     }
+    let mut desk =
+        BookingDesk::open(&scenario, &clock, &ledger, start_of_day, &joins_later).await?;
     let mut prices: Vec<Pool> = scenario.pools.clone();
 
     let mut agenda = Agenda {
@@ -304,6 +336,14 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
         let first = start + secs(generator.arrivals.next(&mut rng));
         if first < end {
             agenda.push(first, EventKind::Arrival { workload: w });
+        }
+    }
+    if let Some(desk) = desk.as_mut() {
+        for stream in 0..desk.streams() {
+            let first = start + secs(desk.next_arrival(stream, &mut rng));
+            if first < end {
+                agenda.push(first, EventKind::BookingArrival { stream });
+            }
         }
     }
     for (index, event) in scenario.events.iter().enumerate() {
@@ -348,6 +388,31 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                 let (job, service) = draw_job(generator, id, &prices, &mut rng);
                 service_of.insert(id, service);
                 scheduler.send(Submit(vec![job])).await?
+            }
+            EventKind::BookingArrival { stream } => {
+                let Some(desk) = desk.as_mut() else { continue };
+                if !desk.is_active(stream) {
+                    continue;
+                }
+                let next = start + secs(desk.next_arrival(stream, &mut rng));
+                if next < end {
+                    agenda.push(next, EventKind::BookingArrival { stream });
+                }
+                if let Some(booking) = desk.attempt(stream, now, &mut rng).await? {
+                    agenda.push(
+                        booking.end,
+                        EventKind::BookingEnd {
+                            booking: booking.id,
+                        },
+                    );
+                }
+                continue;
+            }
+            EventKind::BookingEnd { booking } => {
+                if let Some(desk) = &desk {
+                    desk.complete(booking).await?;
+                }
+                continue;
             }
             EventKind::Finish { request } => {
                 service_of.remove(&request);
@@ -411,14 +476,17 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                         if generator.client == c && generator.active != active {
                             generator.active = active;
                             if active {
-                                // The arrival process resumes where the calendar is now.
-                                let mut next = start + secs(generator.arrivals.next(&mut rng));
-                                while next < now {
-                                    next = start + secs(generator.arrivals.next(&mut rng));
-                                }
+                                let next = resume(&mut generator.arrivals, &mut rng, start, now);
                                 if next < end {
                                     agenda.push(next, EventKind::Arrival { workload: w });
                                 }
+                            }
+                        }
+                    }
+                    if let Some(desk) = desk.as_mut() {
+                        for (stream, next) in desk.set_active(c, active, &mut rng, start, now) {
+                            if next < end {
+                                agenda.push(next, EventKind::BookingArrival { stream });
                             }
                         }
                     }
@@ -432,6 +500,16 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                 }
             },
         };
+        for batch in out.batched {
+            // A batch runs as long as its longest member.
+            let longest = batch
+                .members
+                .iter()
+                .filter_map(|member| service_of.remove(member))
+                .max()
+                .unwrap_or_default();
+            service_of.insert(batch.id, longest);
+        }
         for started in out.started {
             if let Some(service) = service_of.get(&started.request) {
                 agenda.push(
@@ -466,6 +544,10 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
         pools.push(actor.send(GetPoolHistory).await?);
     }
     let samples = monitor.send(GetSeries).await?;
+    let bookings = match desk {
+        Some(desk) => Some(desk.report(start, clock.now()).await?),
+        None => None,
+    };
     let ledger_view = ledger
         .send(GetLedger {
             event_limit: 200,
@@ -482,10 +564,26 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
         pools,
         samples,
         ledger: ledger_view,
+        bookings,
         final_snapshot,
         wall: wall_started.elapsed(),
         ended_at: clock.now(),
     }))
+}
+
+/// The first arrival of `arrivals` at or after `now`: a stream that resumes where the
+/// calendar is.
+pub(super) fn resume(
+    arrivals: &mut ArrivalClock,
+    rng: &mut SmallRng,
+    start: Timestamp,
+    now: Timestamp,
+) -> Timestamp {
+    let mut next = start + secs(arrivals.next(rng));
+    while next < now {
+        next = start + secs(arrivals.next(rng));
+    }
+    next
 }
 
 fn pool_size(pool: &Pool) -> f64 {
@@ -552,6 +650,7 @@ fn draw_job(
             needs,
         },
         alternative,
+        batching: kind.batch_group.map_or(Batching::Alone, Batching::Joins),
     };
     (job, secs(service_secs))
 }
