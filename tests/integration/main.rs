@@ -1,7 +1,9 @@
 //! Integration tests: one binary, a module per behaviour.
 
 mod check;
+mod cli;
 mod replay;
+mod scenarios;
 
 /// The workspace root, where `scenarios/` lives.
 pub fn root() -> std::path::PathBuf {
