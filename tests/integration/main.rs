@@ -3,9 +3,11 @@
 mod batching;
 mod bookings;
 mod check;
+mod cli;
 mod live;
 mod plot;
 mod replay;
+mod scenarios;
 mod vault;
 
 /// The workspace root, where `scenarios/` lives.

@@ -86,24 +86,30 @@ impl MonitorActor {
         let mut resizes = Vec::new();
         let mut series = Vec::with_capacity(self.pools.len());
         for (watched, &(utilisation, size)) in self.pools.iter_mut().zip(&snapshot.pools) {
+            // The predictor follows the load (utilisation × size) rather than the
+            // utilisation, so samples taken before a resize still say how much work there
+            // was, and a forecast is turned into utilisation at the size the pool has now.
+            let load = utilisation * size;
+            let utilisation_of = |load: f64| load / size.max(f64::MIN_POSITIVE);
             let mut predicted = None;
             while let Some(&(due, value)) = watched.pending.front() {
                 if due > snapshot.at {
                     break;
                 }
                 watched.pending.pop_front();
-                predicted = Some(value);
+                predicted = Some(utilisation_of(value));
             }
-            watched.predictor.push(snapshot.at, utilisation);
-            let forecast = watched.predictor.forecast(self.horizon);
+            watched.predictor.push(snapshot.at, load);
+            let forecast = watched.predictor.forecast(self.horizon).map(|f| f.max(0.0));
             if let Some(value) = forecast {
                 watched
                     .pending
-                    .push_back((snapshot.at + self.horizon, value.clamp(0.0, 10.0)));
+                    .push_back((snapshot.at + self.horizon, value));
             }
             if let Some(autoscaler) = &mut watched.autoscaler {
                 // Scale on the worse of now and the forecast, so growth is met early.
-                let looking_at = forecast.map_or(utilisation, |f| f.max(utilisation));
+                let looking_at =
+                    forecast.map_or(utilisation, |f| utilisation_of(f).max(utilisation));
                 if let Some(to) = autoscaler.decide(size.round() as u32, looking_at, snapshot.at) {
                     resizes.push((watched.actor.clone(), f64::from(to)));
                 }

@@ -540,6 +540,18 @@ impl SchedulerActor {
         }
     }
 
+    /// Why a request can never start, if so: it needs more than a pool could ever hold and
+    /// has no alternative that might fit.
+    fn never_fits(&self, job: &Job) -> Option<Refusal> {
+        let refusal = self.gate.never_fits(&job.primary.needs)?;
+        let alternative_may_fit = self.config.downgrade
+            && job
+                .alternative
+                .as_ref()
+                .is_some_and(|alt| self.gate.never_fits(&alt.needs).is_none());
+        (!alternative_may_fit).then_some(refusal)
+    }
+
     /// Takes a new request: refuses it, holds it for its batch, starts it at once when
     /// nothing waits ahead of it, or queues it.
     fn submit(&mut self, job: Job, now: Timestamp, out: &mut Dispatches) {
@@ -588,6 +600,13 @@ impl SchedulerActor {
                 Decision::Wait(_) => {}
             }
         }
+        if let Some(refusal) = self.never_fits(&job) {
+            // Waiting would not help: say so now rather than after the queue ahead of it.
+            self.refuse(&job, &refusal, on_arrival);
+            out.refused.push((job.id, refusal));
+            return;
+        }
+        let slot = &self.clients[job.client];
         if on_arrival {
             slot.setup
                 .actor
@@ -922,5 +941,100 @@ impl Handler<TakeSnapshot> for SchedulerActor {
             spent: self.spent,
             starving: self.starving,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::ClientActor;
+    use crate::clock::VirtualClock;
+    use crate::model::{Pool, PoolId, PoolKind};
+    use crate::policy::reservation::ReservationPolicy;
+    use std::sync::Arc;
+
+    fn bucket(id: &str, capacity: f64) -> Pool {
+        Pool {
+            id: PoolId::new(id),
+            kind: PoolKind::Rate {
+                capacity,
+                refill_per_sec: 1.0,
+                cost_per_1k_units: Money::ZERO,
+            },
+            autoscale: None,
+        }
+    }
+
+    fn job(id: u64, pool: usize, amount: u64) -> Job {
+        Job {
+            id: RequestId(id),
+            client: 0,
+            class: RequestClass::Normal,
+            urgency: 0.5,
+            primary: JobVariant {
+                needs: vec![(pool, amount)],
+                estimate: Some(Money::ZERO),
+            },
+            alternative: None,
+            batching: Batching::Alone,
+        }
+    }
+
+    #[test]
+    fn a_request_no_pool_could_ever_hold_is_refused_on_arrival_even_behind_a_queue() {
+        actix::System::new().block_on(async {
+            let start = Timestamp::EPOCH;
+            let clock: SharedClock = Arc::new(VirtualClock::starting_at(start));
+            let mut gate = Gate::new(ReservationPolicy::default()).unwrap();
+            gate.add_pool(bucket("small", 10_000.0), start).unwrap();
+            gate.add_pool(bucket("large", 20_000.0), start).unwrap();
+            let client = ClientId::new("c");
+            gate.credits_mut()
+                .open_account(client.clone(), Money::from_units(100))
+                .unwrap();
+            let setup = ClientSetup {
+                id: client.clone(),
+                tier: Tier::Standard,
+                max_concurrent: 10,
+                active: true,
+                actor: ClientActor::new(client).start(),
+            };
+            let config = SchedulerConfig {
+                weights: PriorityWeights::default(),
+                aging: true,
+                fair_share_half_life: Duration::from_secs(300),
+                starvation_bound: Duration::from_secs(300),
+                off_peak: None,
+                downgrade: true,
+            };
+            let ledger = LedgerActor::new(10).start();
+            let scheduler = SchedulerActor::new(clock, config, gate, vec![setup], ledger)
+                .unwrap()
+                .start();
+
+            let mut downgradable = job(3, 0, 12_000);
+            downgradable.alternative = Some(Box::new(JobVariant {
+                needs: vec![(1, 12_000)],
+                estimate: Some(Money::ZERO),
+            }));
+            let out = scheduler
+                .send(Submit(vec![
+                    job(0, 0, 9_000),
+                    // Waits for the refill, so a queue stands ahead of the next two.
+                    job(1, 0, 9_000),
+                    job(2, 0, 12_000),
+                    downgradable,
+                ]))
+                .await
+                .unwrap();
+            let refused: Vec<_> = out.refused.iter().map(|(id, r)| (*id, r.reason)).collect();
+            assert_eq!(refused, [(RequestId(2), RefusalReason::Rate)]);
+            let started: Vec<_> = out
+                .started
+                .iter()
+                .map(|d| (d.request, d.downgraded))
+                .collect();
+            assert_eq!(started, [(RequestId(0), false), (RequestId(3), true)]);
+        });
     }
 }

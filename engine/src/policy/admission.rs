@@ -331,23 +331,35 @@ impl Gate {
         })
     }
 
+    /// The refusal of a request that needs more of some pool than the pool could ever
+    /// hold, even scaled to its maximum: no amount of waiting would let it start.
+    pub fn never_fits(&self, needs: &[(usize, u64)]) -> Option<Refusal> {
+        needs.iter().find_map(|&(pool, amount)| {
+            let gauge = &self.gauges[pool];
+            if amount as f64 <= gauge.ceiling() {
+                return None;
+            }
+            let (reason, unit) = match gauge.level {
+                Level::Rate(_) => (RefusalReason::Rate, "tokens"),
+                Level::Slot { .. } => (RefusalReason::Capacity, "slots"),
+            };
+            Some(Refusal::new(
+                reason,
+                format!(
+                    "needs {amount} {unit} of pool {}, which holds at most {}",
+                    gauge.pool.id,
+                    gauge.ceiling()
+                ),
+            ))
+        })
+    }
+
     fn check_pools(&self, needs: &[(usize, u64)], now: Timestamp) -> Option<Verdict> {
+        if let Some(refusal) = self.never_fits(needs) {
+            return Some(Verdict::Refuse(refusal));
+        }
         for &(pool, amount) in needs {
             let gauge = &self.gauges[pool];
-            if amount as f64 > gauge.ceiling() {
-                let (reason, unit) = match gauge.level {
-                    Level::Rate(_) => (RefusalReason::Rate, "tokens"),
-                    Level::Slot { .. } => (RefusalReason::Capacity, "slots"),
-                };
-                return Some(Verdict::Refuse(Refusal::new(
-                    reason,
-                    format!(
-                        "needs {amount} {unit} of pool {}, which holds at most {}",
-                        gauge.pool.id,
-                        gauge.ceiling()
-                    ),
-                )));
-            }
             if gauge.down {
                 return Some(Verdict::Wait(Blocker::Capacity { pool }));
             }

@@ -1,0 +1,141 @@
+//! The `qm` binary as a user runs it: exit codes, what it prints, the files it writes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SHORT: &str = r#"// A short replay for the command-line tests.
+(
+    name: "cli-short",
+    seed: 1,
+    start: "2026-01-05T00:00:00Z",
+    duration_secs: 300,
+    pools: [(id: "gpus", kind: slot(slots: 4, cost_per_hour: 2.5))],
+    clients: [(id: "bot", tier: standard)],
+    workloads: [(
+        client: "bot",
+        arrivals: poisson(rate_per_sec: 2),
+        kinds: [(name: "job", class: normal, needs: [(pool: "gpus", amount: constant(1))], service_secs: exponential(mean: 1.5))],
+    )],
+)
+"#;
+
+/// A fresh folder of its own under the system's temp dir, named for the test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qm-cli-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn qm(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qm"))
+        .args(args)
+        .output()
+        .expect("the qm binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn run_prints_the_summary_and_writes_json_and_csv() {
+    let dir = scratch("run");
+    let scenario = write(&dir, "short.ron", SHORT);
+    let json = dir.join("report.json");
+    let csv = dir.join("series");
+    let out = qm(&[
+        "run".as_ref(),
+        scenario.as_os_str(),
+        "--json".as_ref(),
+        json.as_os_str(),
+        "--csv".as_ref(),
+        csv.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Scenario cli-short (seed 1)"), "{stdout}");
+    assert!(stdout.contains("gpus"), "{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["scenario"], "cli-short");
+    let submitted = report["totals"]["submitted"].as_u64().unwrap();
+    assert!(submitted > 400, "{submitted} submitted");
+    assert_eq!(report["totals"]["completed"].as_u64(), Some(submitted));
+
+    let series = std::fs::read_to_string(csv.join("series.csv")).unwrap();
+    let mut lines = series.lines();
+    assert_eq!(
+        lines.next(),
+        Some("at_secs,queued,running,spent,gpus_utilisation,gpus_size,gpus_predicted")
+    );
+    let rows: Vec<&str> = lines.collect();
+    // A sample every 10 s over the 300 s of arrivals, and more while the queue drains.
+    assert!(rows.len() >= 30, "{} rows", rows.len());
+    assert!(rows.iter().all(|r| r.split(',').count() == 7), "{series}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_reports_each_problem_at_its_line_and_column() {
+    let dir = scratch("check");
+    let good = write(&dir, "good.ron", SHORT);
+    let out = qm(&["check".as_ref(), good.as_os_str()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok (1 pools, 1 clients, 1 workloads)"));
+
+    let broken_text = SHORT
+        .replace("slots: 4", "slots: 0")
+        .replace("tier: standard", "tier: gold");
+    let broken = write(&dir, "broken.ron", &broken_text);
+    let out = qm(&["check".as_ref(), broken.as_os_str()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    // Reading stops at the first error in the RON itself: the unknown tier.
+    let (line, column) = position_of(&broken_text, "gold");
+    let place = format!("{}:{line}:{column}: ", broken.display());
+    assert!(stderr.contains(&place), "{place} not in:\n{stderr}");
+    assert!(stderr.contains("`gold`"), "{stderr}");
+
+    let semantic_text = SHORT.replace("slots: 4", "slots: 0");
+    let semantic = write(&dir, "semantic.ron", &semantic_text);
+    let out = qm(&["check".as_ref(), semantic.as_os_str()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let (line, column) = position_of(&semantic_text, "slots: 0");
+    let place = format!("{}:{line}:{column}: ", semantic.display());
+    assert!(stderr.contains(&place), "{place} not in:\n{stderr}");
+    assert!(stderr.contains("slots"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_of_a_missing_file_fails_with_a_clear_message() {
+    let dir = scratch("missing");
+    let missing = dir.join("nowhere.ron");
+    let out = qm(&["run".as_ref(), missing.as_os_str()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot read scenario {}", missing.display())),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 1-based line and column of the first occurrence of `needle`.
+fn position_of(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).expect("the needle is in the text");
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = at - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+    (line, column)
+}
