@@ -4,6 +4,7 @@ mod batching;
 mod bookings;
 mod check;
 mod cli;
+mod crash;
 mod live;
 mod plot;
 mod replay;

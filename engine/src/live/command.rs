@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::model::{BookingId, Resource, ResourceId, Timestamp};
 use crate::model::{
     Client, ClientId, CostType, Money, Pool, PoolId, Quota, QuotaId, Request, RequestId,
     ReservationId,
@@ -73,6 +74,23 @@ pub enum Command {
         amount: Money,
         #[serde(default)]
         metadata: BTreeMap<String, String>,
+    },
+    RegisterResource {
+        resource: Resource,
+    },
+    Book {
+        resource: ResourceId,
+        client: ClientId,
+        start: Timestamp,
+        end: Timestamp,
+        #[serde(default)]
+        purpose: String,
+    },
+    CancelBooking {
+        id: BookingId,
+    },
+    CompleteBooking {
+        id: BookingId,
     },
     /// Time passed: start what can start (token refill, off-peak).
     Wake,

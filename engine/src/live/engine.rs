@@ -20,12 +20,17 @@ use crate::actors::{
     LedgerActor, PoolActor, PoolCommand, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp,
     SchedulerActor, SchedulerConfig, SetQuota, Submit, Wake,
 };
+use crate::actors::{
+    Book, BookingActor, CancelBooking, CompleteBooking, ListBookings, RegisterResource,
+};
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
+use crate::model::{Booking, BookingId, Resource, ResourceId};
 use crate::model::{
     Client, ClientId, CostEntry, CostType, Event, Metric, Money, Pool, PoolId, PoolKind, Quota,
     QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
 };
 use crate::policy::admission::Refusal;
+use crate::policy::booking::{BookingError, BookingFilter};
 use crate::policy::ledger::{CostFilter, CostSummary, LedgerError};
 use crate::policy::reservation::{ReservationAlert, ReservationGrant, ReserveError, Settlement};
 use crate::sim::scenario::{SchedulerConfig as SchedulerSettings, secs};
@@ -52,6 +57,8 @@ pub enum LiveError {
     Budget(#[from] ReserveError),
     #[error(transparent)]
     Cost(#[from] LedgerError),
+    #[error(transparent)]
+    Booking(#[from] BookingError),
     #[error("unknown {kind} {id:?}")]
     Unknown { kind: &'static str, id: String },
     #[error("the engine has stopped: {0}")]
@@ -79,16 +86,29 @@ pub enum SubmitOutcome {
     },
 }
 
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    Queued,
+    Running,
+    Finished,
+    Refused,
+    Cancelled,
+}
+
 /// What applying a command answered.
 enum Reply {
     Done,
     Submitted(RequestId),
     Budget(BudgetReply),
     Cost(CostEntry),
+    Booking(Booking),
 }
 
 struct Actors {
     scheduler: Addr<SchedulerActor>,
+    bookings: Addr<BookingActor>,
     ledger: Addr<LedgerActor>,
     clients: Vec<Addr<ClientActor>>,
     pools: Vec<Addr<PoolActor>>,
@@ -104,11 +124,12 @@ struct Driver {
     client_index: BTreeMap<ClientId, usize>,
     clients: Vec<Client>,
     quotas: BTreeMap<QuotaId, Quota>,
+    resources: BTreeMap<ResourceId, Resource>,
     next_request: u64,
     /// Requests whose submitter waits for the start or the refusal.
     waiting: HashMap<RequestId, oneshot::Sender<SubmitOutcome>>,
-    /// Requests known to the engine and not yet finished.
-    open_requests: BTreeMap<RequestId, ClientId>,
+    /// Where every request submitted so far stands.
+    requests: HashMap<RequestId, RequestState>,
     wake_at: Option<Timestamp>,
 }
 
@@ -177,9 +198,10 @@ impl LiveEngine {
                 client_index: BTreeMap::new(),
                 clients: Vec::new(),
                 quotas: BTreeMap::new(),
+                resources: BTreeMap::new(),
                 next_request: 0,
                 waiting: HashMap::new(),
-                open_requests: BTreeMap::new(),
+                requests: HashMap::new(),
                 wake_at: None,
             }),
             journal,
@@ -418,6 +440,17 @@ impl LiveEngine {
         self.execute(Command::Cancel { request }).await.map(drop)
     }
 
+    /// Where a request stands, if the engine knows it.
+    pub async fn request_state(&self, request: RequestId) -> Option<RequestState> {
+        self.inner
+            .driver
+            .lock()
+            .await
+            .requests
+            .get(&request)
+            .copied()
+    }
+
     /// Queue depth per class, running count, and where `request` stands.
     pub async fn queue_status(
         &self,
@@ -501,6 +534,70 @@ impl LiveEngine {
                 kind: "client",
                 id: client.to_string(),
             })
+    }
+
+    // ---- resources and bookings ---------------------------------------------------------
+
+    /// Adds a bookable resource to the registry.
+    pub async fn add_resource(&self, resource: Resource) -> Result<(), LiveError> {
+        resource.validate()?;
+        self.execute(Command::RegisterResource { resource })
+            .await
+            .map(drop)
+    }
+
+    pub async fn resources(&self) -> Vec<Resource> {
+        self.inner
+            .driver
+            .lock()
+            .await
+            .resources
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Books `resource` for `[start, end)`; an overlap with a confirmed booking is refused
+    /// with the conflicting booking named.
+    pub async fn book(
+        &self,
+        resource: &ResourceId,
+        client: &ClientId,
+        start: Timestamp,
+        end: Timestamp,
+        purpose: &str,
+    ) -> Result<Booking, LiveError> {
+        let command = Command::Book {
+            resource: resource.clone(),
+            client: client.clone(),
+            start,
+            end,
+            purpose: purpose.to_owned(),
+        };
+        match self.execute(command).await? {
+            Reply::Booking(booking) => Ok(booking),
+            _ => unreachable!("book answers with the booking"),
+        }
+    }
+
+    pub async fn cancel_booking(&self, id: BookingId) -> Result<Booking, LiveError> {
+        match self.execute(Command::CancelBooking { id }).await? {
+            Reply::Booking(booking) => Ok(booking),
+            _ => unreachable!("cancel answers with the booking"),
+        }
+    }
+
+    pub async fn complete_booking(&self, id: BookingId) -> Result<Booking, LiveError> {
+        match self.execute(Command::CompleteBooking { id }).await? {
+            Reply::Booking(booking) => Ok(booking),
+            _ => unreachable!("complete answers with the booking"),
+        }
+    }
+
+    /// Bookings matching `filter`, in the order they were made.
+    pub async fn bookings(&self, filter: BookingFilter) -> Result<Vec<Booking>, LiveError> {
+        let bookings = self.inner.driver.lock().await.actors.bookings.clone();
+        Ok(bookings.send(ListBookings(filter)).await?)
     }
 
     // ---- costs --------------------------------------------------------------------------
@@ -589,9 +686,11 @@ fn start_actors(
                 let shared: SharedClock = Arc::new(clock);
                 let ledger = LedgerActor::new(0).with_subscribers(events).start();
                 let gate = crate::policy::admission::Gate::new(reservation)?;
+                let bookings = BookingActor::new(shared.clone(), ledger.clone()).start();
                 let scheduler =
                     SchedulerActor::new(shared, config, gate, Vec::new(), ledger.clone())?.start();
                 Ok::<_, ValidationError>(Actors {
+                    bookings,
                     scheduler,
                     ledger,
                     clients: Vec::new(),
@@ -668,6 +767,7 @@ impl Driver {
     /// Tells waiting submitters what happened and remembers when to wake.
     fn settle_dispatches(&mut self, out: Dispatches) {
         for started in out.started {
+            self.requests.insert(started.request, RequestState::Running);
             if let Some(tell) = self.waiting.remove(&started.request) {
                 let _ = tell.send(SubmitOutcome::Started {
                     request: started.request,
@@ -676,7 +776,11 @@ impl Driver {
             }
         }
         for (request, refusal) in out.refused {
-            self.open_requests.remove(&request);
+            self.requests.entry(request).and_modify(|state| {
+                if *state == RequestState::Queued {
+                    *state = RequestState::Refused;
+                }
+            });
             if let Some(tell) = self.waiting.remove(&request) {
                 let _ = tell.send(SubmitOutcome::Refused { request, refusal });
             }
@@ -851,14 +955,13 @@ impl Driver {
                     batching: crate::actors::Batching::Alone,
                 };
                 self.next_request = self.next_request.max(request.id.0 + 1);
-                self.open_requests
-                    .insert(request.id, request.client.clone());
+                self.requests.insert(request.id, RequestState::Queued);
                 let out = self.actors.scheduler.send(Submit(vec![job])).await?;
                 self.settle_dispatches(out);
                 Ok(Reply::Submitted(request.id))
             }
             Command::Complete { request, actual } => {
-                if self.open_requests.remove(request).is_none() {
+                if self.requests.get(request) != Some(&RequestState::Running) {
                     return Err(LiveError::Unknown {
                         kind: "running request",
                         id: request.to_string(),
@@ -872,6 +975,7 @@ impl Driver {
                     )
                     .into());
                 }
+                self.requests.insert(*request, RequestState::Finished);
                 let out = self
                     .actors
                     .scheduler
@@ -891,8 +995,8 @@ impl Driver {
                         id: request.to_string(),
                     });
                 }
-                self.open_requests.remove(request);
                 self.settle_dispatches(out);
+                self.requests.insert(*request, RequestState::Cancelled);
                 Ok(Reply::Done)
             }
             Command::Reserve { client, estimate } => {
@@ -958,6 +1062,49 @@ impl Driver {
                     .await??;
                 Ok(Reply::Cost(entry))
             }
+            Command::RegisterResource { resource } => {
+                if self.resources.contains_key(&resource.id) {
+                    return Err(ValidationError::new(
+                        "resource.id",
+                        &resource.id,
+                        "an id not registered yet",
+                    )
+                    .into());
+                }
+                self.actors
+                    .bookings
+                    .send(RegisterResource(resource.clone()))
+                    .await??;
+                self.resources.insert(resource.id.clone(), resource.clone());
+                Ok(Reply::Done)
+            }
+            Command::Book {
+                resource,
+                client,
+                start,
+                end,
+                purpose,
+            } => {
+                self.known_client(client)?;
+                let booking = self
+                    .actors
+                    .bookings
+                    .send(Book {
+                        resource: resource.clone(),
+                        client: client.clone(),
+                        start: *start,
+                        end: *end,
+                        purpose: purpose.clone(),
+                    })
+                    .await??;
+                Ok(Reply::Booking(booking))
+            }
+            Command::CancelBooking { id } => Ok(Reply::Booking(
+                self.actors.bookings.send(CancelBooking(*id)).await??,
+            )),
+            Command::CompleteBooking { id } => Ok(Reply::Booking(
+                self.actors.bookings.send(CompleteBooking(*id)).await??,
+            )),
             Command::Wake => {
                 let out = self.actors.scheduler.send(Wake).await?;
                 self.settle_dispatches(out);

@@ -8,5 +8,5 @@ mod journal;
 pub mod vault;
 
 pub use command::Command;
-pub use engine::{LiveConfig, LiveEngine, LiveError, SubmitOutcome};
+pub use engine::{LiveConfig, LiveEngine, LiveError, RequestState, SubmitOutcome};
 pub use journal::{Location, StoreError};
