@@ -25,8 +25,8 @@ pub use ledger::{Charge, GetLedger, LedgerActor, LedgerView, Publish};
 pub use monitor::{GetSeries, MonitorActor, PoolSeries, Sample, Tick};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
 pub use scheduler::{
-    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, GetAccount, QueueStatus,
-    QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
+    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, CheckQuotas, GetAccount,
+    QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
 };
 pub use scheduler::{
     BatchMember, Batching, ClientSetup, Completion, Dispatched, Dispatches, Finish, FormedBatch,

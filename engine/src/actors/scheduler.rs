@@ -21,8 +21,8 @@ use super::client::{ClientActor, ClientOutcome};
 mod admin;
 use super::ledger::{Charge, LedgerActor, Publish};
 pub use admin::{
-    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, GetAccount, QueueStatus,
-    QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
+    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, CheckQuotas, GetAccount,
+    QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
 };
 
 /// Candidates looked at per class in one dispatch pass: enough to fill free capacity past

@@ -41,13 +41,18 @@ pub enum QuotaOp {
 }
 
 /// Whether `client` may use `amount` of `metric` now (counts nothing).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "QuotaAnswer")]
+#[derive(Debug, Clone)]
 pub struct CheckQuota {
     pub client: ClientId,
     pub metric: Metric,
     pub amount: u64,
 }
+
+/// Several quota checks in one message, answered in order (`None` for an unknown client):
+/// one mailbox round trip for the lot.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Vec<Option<QuotaAnswer>>")]
+pub struct CheckQuotas(pub Vec<CheckQuota>);
 
 /// The seed's answer shape.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -202,21 +207,28 @@ impl Handler<QuotaOp> for SchedulerActor {
     }
 }
 
-impl Handler<CheckQuota> for SchedulerActor {
-    type Result = MessageResult<CheckQuota>;
+impl Handler<CheckQuotas> for SchedulerActor {
+    type Result = MessageResult<CheckQuotas>;
 
-    fn handle(&mut self, msg: CheckQuota, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, CheckQuotas(checks): CheckQuotas, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
-        let check = self
-            .gate
-            .quotas_mut()
-            .check(&msg.client, &msg.metric, msg.amount, now);
-        MessageResult(QuotaAnswer {
-            allowed: check.allowed,
-            usage_ratio: check.usage_ratio,
-            warning: (!check.warnings.is_empty()).then(|| check.warnings.join("; ")),
-            reason: check.refusal.map(|r| r.to_string()),
-        })
+        let answers = checks
+            .iter()
+            .map(|query| {
+                self.gate.credits().account(&query.client)?;
+                let check =
+                    self.gate
+                        .quotas_mut()
+                        .check(&query.client, &query.metric, query.amount, now);
+                Some(QuotaAnswer {
+                    allowed: check.allowed,
+                    usage_ratio: check.usage_ratio,
+                    warning: (!check.warnings.is_empty()).then(|| check.warnings.join("; ")),
+                    reason: check.refusal.map(|r| r.to_string()),
+                })
+            })
+            .collect();
+        MessageResult(answers)
     }
 }
 
