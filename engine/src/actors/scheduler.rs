@@ -3,12 +3,12 @@
 //! client's credit covers the reservation, all checked and taken in one handler.
 
 use actix::prelude::*;
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::model::{
-    ClientId, CostType, Event, EventKind, Money, PoolKind, RequestClass, RequestId, Tier, Timestamp,
+    ClientId, CostType, Event, EventKind, Money, PoolKind, RequestClass, RequestId, SeqIdMap, Tier,
+    Timestamp,
 };
 use crate::policy::admission::{Admitted, Blocker, Demand, Gate, Refusal, RefusalReason, Verdict};
 use crate::policy::batch::{self, BatchRule, Batcher, Combine, Gathered, Member};
@@ -205,7 +205,7 @@ pub struct SchedulerActor {
     queues: ClassQueues<Job>,
     fair_share: FairShare,
     clients: Vec<ClientSlot>,
-    running: HashMap<RequestId, Running>,
+    running: SeqIdMap<RequestId, Running>,
     ledger: Addr<LedgerActor>,
     blocked: Vec<bool>,
     batcher: Batcher<Job>,
@@ -241,7 +241,7 @@ impl SchedulerActor {
             clock,
             config,
             gate,
-            running: HashMap::new(),
+            running: SeqIdMap::default(),
             ledger,
             batcher: Batcher::default(),
             starving: 0,

@@ -82,3 +82,30 @@ seq_id!(
     /// An entry of the cost ledger.
     CostEntryId
 );
+
+/// Hashes sequential ids (requests, reservations) cheaply: they are already well spread
+/// integers assigned by the engine, never chosen by an adversary, so SipHash's protection
+/// buys nothing on the per-request path.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SeqIdHasher(u64);
+
+impl std::hash::Hasher for SeqIdHasher {
+    fn finish(&self) -> u64 {
+        // Fibonacci hashing spreads consecutive ids over the table's high bits.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// A map keyed by sequential ids.
+pub type SeqIdMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<SeqIdHasher>>;

@@ -23,7 +23,7 @@ pub use error::ValidationError;
 pub use event::{Event, EventKind};
 pub use ids::{
     BookingId, ClientId, CostEntryId, CredentialId, PoolId, QuotaId, RequestId, ReservationId,
-    ResourceId,
+    ResourceId, SeqIdHasher, SeqIdMap,
 };
 pub use money::Money;
 pub use pool::{AutoscaleBounds, Pool, PoolKind};

@@ -3,7 +3,7 @@
 //! exactly repeatable.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use crate::actors::{
 };
 use crate::clock::{SharedClock, VirtualClock};
 use crate::model::{
-    BookingId, Metric, Money, Period, Pool, Quota, QuotaScope, RequestId, Timestamp,
+    BookingId, Metric, Money, Period, Pool, Quota, QuotaScope, RequestId, SeqIdMap, Timestamp,
     ValidationError,
 };
 use crate::policy::admission::Gate;
@@ -352,7 +352,7 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
     let sample_every = secs(scenario.monitor.sample_every_secs);
     agenda.push(start, EventKind::Tick);
 
-    let mut service_of: HashMap<RequestId, Duration> = HashMap::new();
+    let mut service_of: SeqIdMap<RequestId, Duration> = SeqIdMap::default();
     let mut next_request = 0u64;
     let max_requests = scenario.max_requests.unwrap_or(u64::MAX);
     let progress = options
