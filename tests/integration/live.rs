@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use quartermaster::live::{LiveConfig, LiveEngine, LiveError, StoreError, SubmitOutcome};
+use quartermaster::live::{
+    LiveConfig, LiveEngine, LiveError, RequestState, StoreError, SubmitOutcome,
+};
 use quartermaster::model::{
     Client, ClientId, CostType, Metric, Money, Need, Period, Pool, PoolId, PoolKind, Quota,
     QuotaScope, Request, RequestClass, RequestId, Tier,
@@ -383,4 +385,66 @@ async fn concurrent_submits_never_pass_a_hard_quota() {
     assert!(!answer.allowed);
     assert_eq!(answer.usage_ratio, 151.0 / 150.0);
     assert!(answer.reason.unwrap().contains("calls"));
+}
+
+/// Reopening replays the journal into exactly the state that was left: the same queue, the
+/// same request states, the same balances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_rebuilds_the_same_queue_and_states() {
+    let path = fresh_dir("replay-state").join("qm.db");
+    let snapshot = |engine: LiveEngine| async move {
+        let status = engine.queue_status(None).await.unwrap();
+        let mut states = Vec::new();
+        for id in 0..60 {
+            states.push(engine.request_state(RequestId(id)).await);
+        }
+        let balance = engine.account(&ClientId::new("bot")).await.unwrap();
+        (status, states, balance)
+    };
+    let before = {
+        let engine = LiveEngine::open(&path, LiveConfig::default())
+            .await
+            .unwrap();
+        engine.add_pool(slot_pool("gpu", 3)).await.unwrap();
+        let mut client = Client::new("bot", Tier::Standard);
+        client.max_concurrent = Some(100);
+        engine.add_client(client).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..50u64 {
+            let mut r = request("bot", "gpu", Money::from_units(1));
+            r.urgency = (i % 5) as f64 / 4.0;
+            r.class = if i % 3 == 0 {
+                RequestClass::Fast
+            } else {
+                RequestClass::Batch
+            };
+            ids.push(engine.enqueue(r).await.unwrap().0);
+        }
+        for round in 0..4 {
+            let running: Vec<RequestId> = {
+                let mut running = Vec::new();
+                for id in &ids {
+                    if engine.request_state(*id).await == Some(RequestState::Running) {
+                        running.push(*id);
+                    }
+                }
+                running
+            };
+            for id in running.iter().take(2) {
+                engine
+                    .complete(*id, Some(Money::from_micros(700_000 + round)))
+                    .await
+                    .unwrap();
+            }
+        }
+        engine.cancel(ids[49]).await.unwrap();
+        snapshot(engine).await
+    };
+    let engine = LiveEngine::open(&path, LiveConfig::default())
+        .await
+        .unwrap();
+    let after = snapshot(engine).await;
+    assert_eq!(before, after);
+    assert_eq!(before.0.running, 3);
+    assert!(before.1.contains(&Some(RequestState::Cancelled)));
 }

@@ -173,8 +173,10 @@ impl LiveEngine {
         config.scheduler.weights.validate()?;
         let (journal, entries) = journal::open(&location, !config.no_group_commit)?;
         let (events, _) = broadcast::channel(4096);
-        let first_at = entries.first().map_or_else(|| WallClock.now(), |e| e.at);
-        let clock = VirtualClock::starting_at(first_at);
+        // The actors are built at a fixed instant, fresh or replaying, so anything they
+        // derive from their start (the queue's score origin) is the same both times and a
+        // replay repeats every decision exactly.
+        let clock = VirtualClock::starting_at(Timestamp::EPOCH);
         let scheduler_config = SchedulerConfig {
             weights: config.scheduler.weights,
             aging: config.scheduler.aging,
