@@ -13,6 +13,7 @@ mod quota;
 mod request;
 mod reservation;
 mod resource;
+pub mod seconds;
 mod time;
 
 pub use booking::{Booking, BookingStatus, validate_slot};
@@ -20,6 +21,7 @@ pub use client::{Client, Tier};
 pub use cost::{CostEntry, CostType};
 pub use credential::{CredentialKind, CredentialMeta};
 pub use error::ValidationError;
+pub(crate) use error::ensure;
 pub use event::{Event, EventKind};
 pub use ids::{
     BookingId, ClientId, CostEntryId, CredentialId, PoolId, QuotaId, RequestId, ReservationId,

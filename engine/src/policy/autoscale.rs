@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Timestamp, ValidationError};
+use crate::model::{Timestamp, ValidationError, ensure};
 
 /// Thresholds and timings for one pool's autoscaler. Fractions are of full utilisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,10 +32,13 @@ pub struct AutoscaleConfig {
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
     /// Minimum time between two resizes, in seconds in files.
-    #[serde(default = "default_cooldown", with = "seconds")]
+    #[serde(default = "default_cooldown", with = "crate::model::seconds")]
     pub cooldown: Duration,
     /// How far back a shrink looks for a higher recommendation, in seconds in files.
-    #[serde(default = "default_stabilisation_window", with = "seconds")]
+    #[serde(
+        default = "default_stabilisation_window",
+        with = "crate::model::seconds"
+    )]
     pub stabilisation_window: Duration,
 }
 
@@ -119,38 +122,6 @@ impl AutoscaleConfig {
             self.tolerance,
             "a fraction of at least 0 and less than 1",
         )
-    }
-}
-
-fn ensure(
-    ok: bool,
-    field: &str,
-    value: impl std::fmt::Display,
-    expected: &str,
-) -> Result<(), ValidationError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ValidationError::new(field, value, expected))
-    }
-}
-
-/// Durations written as (possibly fractional) seconds, e.g. `cooldown: 60`.
-mod seconds {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(span: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(span.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(deserializer)?;
-        Duration::try_from_secs_f64(secs).map_err(|_| {
-            D::Error::custom(format!(
-                "got {secs} seconds, expected a finite number of seconds, zero or more"
-            ))
-        })
     }
 }
 

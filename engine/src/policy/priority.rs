@@ -28,7 +28,7 @@ pub struct PriorityWeights {
     /// Points for a client with no recent use.
     pub fair_share: f64,
     /// Age at which waiting points reach `waiting`.
-    #[serde(rename = "waiting_full_after_secs", with = "seconds")]
+    #[serde(rename = "waiting_full_after_secs", with = "crate::model::seconds")]
     pub waiting_full_after: Duration,
 }
 
@@ -213,25 +213,6 @@ impl FairShare {
         } else {
             0.0
         }
-    }
-}
-
-/// Serde for a `Duration` written as a number of seconds.
-mod seconds {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(span: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(span.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(deserializer)?;
-        Duration::try_from_secs_f64(secs).map_err(|_| {
-            D::Error::custom(format!(
-                "invalid duration: got {secs}, expected a finite number of seconds, zero or more"
-            ))
-        })
     }
 }
 

@@ -8,7 +8,7 @@ use super::arrival::Arrivals;
 use super::distribution::Distribution;
 use crate::model::{
     Client, ClientId, Money, Pool, PoolId, PoolKind, Quota, QuotaId, QuotaScope, RequestClass,
-    Resource, ResourceId, Timestamp, ValidationError,
+    Resource, ResourceId, Timestamp, ValidationError, ensure,
 };
 use crate::policy::autoscale::AutoscaleConfig;
 use crate::policy::priority::PriorityWeights;
@@ -688,19 +688,6 @@ impl MonitorConfig {
         )
         .map_err(within)?;
         self.autoscale_config(1, 1).validate().map_err(within)
-    }
-}
-
-fn ensure(
-    ok: bool,
-    field: &str,
-    value: impl std::fmt::Display,
-    expected: &str,
-) -> Result<(), ValidationError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ValidationError::new(field, value, expected))
     }
 }
 
