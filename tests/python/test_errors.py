@@ -81,12 +81,12 @@ def test_refusals_raise_quota_and_budget_errors(engine):
     with pytest.raises(qm.BudgetExceeded, match="needs \\$50.00 but has \\$5.00"):
         engine.reserve("planner", 50.0)
     engine.set_quota(
-        {"id": "calls", "scope": "global", "metric": "api_calls", "limit": 0, "period": "daily"}
+        {"id": "calls", "scope": "global", "metric": "api_calls", "limit": 1, "period": "daily"}
     )
+    call = {"client": "planner", "class": "normal", "needs": [{"pool": "gpu", "amount": 1}]}
+    engine.complete(engine.submit(call).raise_for_refusal().request, 0.0)
     with pytest.raises(qm.QuotaExceeded, match="quota calls"):
-        engine.submit(
-            {"client": "planner", "class": "normal", "needs": [{"pool": "gpu", "amount": 1}]}
-        ).raise_for_refusal()
+        engine.submit(call).raise_for_refusal()
 
 
 def test_an_overlapping_booking_raises_booking_conflict(engine):
