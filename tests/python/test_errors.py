@@ -83,7 +83,12 @@ def test_refusals_raise_quota_and_budget_errors(engine):
     engine.set_quota(
         {"id": "calls", "scope": "global", "metric": "api_calls", "limit": 1, "period": "daily"}
     )
-    call = {"client": "planner", "class": "normal", "needs": [{"pool": "gpu", "amount": 1}]}
+    call = {
+        "client": "planner",
+        "class": "normal",
+        "needs": [{"pool": "gpu", "amount": 1}],
+        "estimated_cost": 0.5,
+    }
     engine.complete(engine.submit(call).raise_for_refusal().request, 0.0)
     with pytest.raises(qm.QuotaExceeded, match="quota calls"):
         engine.submit(call).raise_for_refusal()
