@@ -30,9 +30,9 @@ pub fn to_json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
     }
     if value.is_instance_of::<PyFloat>() {
         let f: f64 = value.extract()?;
-        return Number::from_f64(f).map(Value::Number).ok_or_else(|| {
-            invalid_input(format!("got the float {f}, expected a finite number"))
-        });
+        return Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| invalid_input(format!("got the float {f}, expected a finite number")));
     }
     if let Ok(text) = value.cast::<PyString>() {
         return Ok(Value::String(text.to_str()?.to_owned()));

@@ -51,9 +51,7 @@ pub fn live_error(e: LiveError) -> PyErr {
             ReserveError::InsufficientCredit { .. } => "BudgetExceeded",
             ReserveError::UnknownClient(_) | ReserveError::UnknownReservation(_) => "NotFound",
             ReserveError::Unestimated | ReserveError::Invalid(_) => "InvalidInput",
-            ReserveError::AccountExists(_) | ReserveError::NotActive { .. } => {
-                "QuartermasterError"
-            }
+            ReserveError::AccountExists(_) | ReserveError::NotActive { .. } => "QuartermasterError",
         },
         LiveError::Booking(booking) => match booking {
             BookingError::Conflict { .. } => "BookingConflict",

@@ -302,11 +302,7 @@ impl PyLiveEngine {
         serialized(py, &booking)
     }
 
-    fn complete_booking<'py>(
-        &self,
-        py: Python<'py>,
-        booking: u64,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn complete_booking<'py>(&self, py: Python<'py>, booking: u64) -> PyResult<Bound<'py, PyAny>> {
         let booking = self.block(py, self.engine.complete_booking(BookingId(booking)))?;
         serialized(py, &booking)
     }

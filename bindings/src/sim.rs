@@ -12,7 +12,9 @@ use crate::errors::{raise, run_error, scenario_error};
 /// Reads and validates the scenario file at `path`, as a dict.
 #[pyfunction]
 pub fn load_scenario<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
-    let scenario = py.detach(|| sim::load_file(&path)).map_err(scenario_error)?;
+    let scenario = py
+        .detach(|| sim::load_file(&path))
+        .map_err(scenario_error)?;
     serialized(py, &scenario)
 }
 
@@ -37,7 +39,11 @@ pub fn check_scenario(scenario: &Bound<'_, PyAny>) -> PyResult<()> {
 /// Runs a scenario dict (with the GIL released) and returns the report as JSON text.
 #[pyfunction]
 #[pyo3(signature = (scenario, seed = None))]
-pub fn run_scenario(py: Python<'_>, scenario: &Bound<'_, PyAny>, seed: Option<u64>) -> PyResult<String> {
+pub fn run_scenario(
+    py: Python<'_>,
+    scenario: &Bound<'_, PyAny>,
+    seed: Option<u64>,
+) -> PyResult<String> {
     let scenario = validated(scenario)?;
     let options = RunOptions {
         seed,
