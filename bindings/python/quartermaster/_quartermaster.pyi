@@ -1,7 +1,20 @@
 """The native module. Use the `quartermaster` package instead: it wraps these."""
 
 from os import PathLike
-from typing import Any
+from typing import Any, final
+
+from typing_extensions import disjoint_base
+
+__all__ = [
+    "EventStream",
+    "LiveEngine",
+    "Vault",
+    "__version__",
+    "check_scenario",
+    "load_scenario",
+    "parse_scenario",
+    "run_scenario",
+]
 
 __version__: str
 
@@ -10,6 +23,7 @@ def parse_scenario(text: str, origin: str = "<text>") -> dict[str, Any]: ...
 def check_scenario(scenario: dict[str, Any]) -> None: ...
 def run_scenario(scenario: dict[str, Any], seed: int | None = None) -> str: ...
 
+@disjoint_base
 class LiveEngine:
     def __new__(
         cls, path: str | PathLike[str], config: dict[str, Any] | None = None
@@ -67,10 +81,12 @@ class LiveEngine:
     ) -> dict[str, Any]: ...
     def subscribe(self) -> EventStream: ...
 
+@final
 class EventStream:
     def drain(self) -> list[dict[str, Any]]: ...
     def next(self, timeout: float | None = None) -> dict[str, Any] | None: ...
 
+@final
 class Vault:
     def __new__(cls, path: str | PathLike[str], key_hex: str | None = None) -> Vault: ...
     def create(

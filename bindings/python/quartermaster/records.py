@@ -23,6 +23,7 @@ class Record(Mapping[str, Any]):
     read by indexing."""
 
     __slots__ = ("_data",)
+    _data: dict[str, Any]
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_data", dict(data))

@@ -19,6 +19,7 @@ class Report(Record):
     in the shape of `qm run --json`."""
 
     __slots__ = ("_json",)
+    _json: str
 
     def __init__(self, json_text: str) -> None:
         super().__init__(json.loads(json_text))
