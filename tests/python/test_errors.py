@@ -116,3 +116,9 @@ def test_a_file_that_is_not_a_database_raises_storage_error(tmp_path):
     path.write_text("not a database, just words " * 100)
     with pytest.raises(qm.StorageError):
         qm.LiveEngine(path)
+
+
+def test_engine_config_is_checked_field_by_field(tmp_path):
+    qm.LiveEngine(tmp_path / "ok.db", {"scheduler": {"aging": False}})
+    with pytest.raises(qm.InvalidInput, match="unknown field `agin`"):
+        qm.LiveEngine(tmp_path / "bad.db", {"scheduler": {"agin": False}})
