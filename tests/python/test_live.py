@@ -145,7 +145,7 @@ def test_async_variants_run_side_by_side(engine):
     assert engine.account("planner")["spent"] == pytest.approx(0.04)
 
 
-def test_the_vault_keeps_secrets_encrypted_and_counts_reveals(tmp_path):
+def test_the_vault_keeps_secrets_encrypted_beside_the_engine(engine, tmp_path):
     key = "11" * 32
     vault = qm.Vault(tmp_path / "fleet.db", key)
     meta = vault.create("openai", "api_key", "openai", "planner", "sk-secret")
@@ -154,5 +154,7 @@ def test_the_vault_keeps_secrets_encrypted_and_counts_reveals(tmp_path):
     assert vault.reveal("cred-1") == "sk-secret"
     assert vault.get("cred-1")["usage_count"] == 1
     assert [m["name"] for m in vault.list(owner="planner")] == ["openai"]
+    engine.add_client({"id": "coder", "tier": "basic"})
+    assert engine.account("coder")["available"] == pytest.approx(10_000.0)
     vault.delete("cred-1")
     assert vault.list() == []
