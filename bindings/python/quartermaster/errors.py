@@ -1,0 +1,57 @@
+"""The exceptions Quartermaster raises. The native module raises these classes, carrying the
+engine's own messages (which name the field, the value and what was expected)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BookingConflict",
+    "BudgetExceeded",
+    "InvalidInput",
+    "NotFound",
+    "QuartermasterError",
+    "QuotaExceeded",
+    "RequestRefused",
+    "ScenarioError",
+    "StorageError",
+    "VaultKeyError",
+]
+
+
+class QuartermasterError(Exception):
+    """Base of every error Quartermaster raises."""
+
+
+class InvalidInput(QuartermasterError, ValueError):
+    """An argument, or a field of a dict, is not what the engine accepts."""
+
+
+class ScenarioError(QuartermasterError, ValueError):
+    """A scenario file or dict cannot be read, or fails validation (every problem listed)."""
+
+
+class NotFound(QuartermasterError, LookupError):
+    """An id names no client, pool, quota, request, reservation, booking or credential."""
+
+
+class RequestRefused(QuartermasterError):
+    """The engine turned work away (see `SubmitOutcome.raise_for_refusal`)."""
+
+
+class QuotaExceeded(RequestRefused):
+    """A hard-stop quota refused the work."""
+
+
+class BudgetExceeded(RequestRefused):
+    """The client's credit does not cover the reservation."""
+
+
+class BookingConflict(QuartermasterError):
+    """The slot overlaps a confirmed booking of the same resource."""
+
+
+class VaultKeyError(QuartermasterError):
+    """The vault key is malformed, or is not the key the vault was created with."""
+
+
+class StorageError(QuartermasterError):
+    """The SQLite store failed, or holds something this build cannot read."""

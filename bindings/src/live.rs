@@ -1,0 +1,452 @@
+//! The embedded live engine: each method blocks on the engine's future with the GIL
+//! released, so Python threads (or `asyncio.to_thread`) can wait on it side by side.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use serde_json::json;
+use tokio::runtime::Runtime;
+use tokio::sync::broadcast;
+
+use quartermaster::live::{LiveConfig, LiveEngine, LiveError, SubmitOutcome};
+use quartermaster::model::{
+    BookingId, ClientId, CostType, Event, Metric, Money, PoolId, QuotaId, Request, RequestId,
+    ReservationId, ResourceId, Timestamp,
+};
+use quartermaster::policy::booking::BookingFilter;
+use quartermaster::policy::ledger::CostFilter;
+use quartermaster::policy::reservation::ReservationAlert;
+
+use crate::convert::{decode, from_python, serialized, to_json, to_python};
+use crate::errors::{invalid_input, live_error, raise};
+
+/// The engine opened on a SQLite file, with the runtime its calls are driven on.
+#[pyclass(name = "LiveEngine", module = "quartermaster._quartermaster", subclass)]
+pub struct PyLiveEngine {
+    engine: LiveEngine,
+    runtime: Arc<Runtime>,
+}
+
+impl PyLiveEngine {
+    fn block<T: Send>(
+        &self,
+        py: Python<'_>,
+        future: impl Future<Output = Result<T, LiveError>> + Send,
+    ) -> PyResult<T> {
+        py.detach(|| self.runtime.block_on(future))
+            .map_err(live_error)
+    }
+
+    fn read<T: Send>(&self, py: Python<'_>, future: impl Future<Output = T> + Send) -> T {
+        py.detach(|| self.runtime.block_on(future))
+    }
+}
+
+fn money(amount: f64) -> PyResult<Money> {
+    Money::try_from_f64(amount).map_err(|e| invalid_input(e.to_string()))
+}
+
+fn timestamp(text: &str) -> PyResult<Timestamp> {
+    Timestamp::parse(text).map_err(|e| invalid_input(e.to_string()))
+}
+
+fn optional_timestamp(text: Option<&str>) -> PyResult<Option<Timestamp>> {
+    text.map(timestamp).transpose()
+}
+
+fn cost_type(name: &str) -> PyResult<CostType> {
+    decode(json!(name), "cost_type")
+}
+
+#[pymethods]
+impl PyLiveEngine {
+    /// Opens (or creates) the engine's database at `path` and rebuilds its state from it.
+    #[new]
+    #[pyo3(signature = (path, config = None))]
+    fn open(py: Python<'_>, path: PathBuf, config: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let config: LiveConfig = match config {
+            Some(config) => from_python(config, "config")?,
+            None => LiveConfig::default(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| raise("QuartermasterError", format!("cannot start a runtime: {e}")))?;
+        let engine = py
+            .detach(|| runtime.block_on(LiveEngine::open(&path, config)))
+            .map_err(live_error)?;
+        Ok(PyLiveEngine {
+            engine,
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    fn add_pool(&self, py: Python<'_>, pool: &Bound<'_, PyAny>) -> PyResult<()> {
+        let pool = from_python(pool, "pool")?;
+        self.block(py, self.engine.add_pool(pool))
+    }
+
+    fn resize_pool(&self, py: Python<'_>, pool: &str, size: f64) -> PyResult<()> {
+        self.block(py, self.engine.resize_pool(&PoolId::new(pool), size))
+    }
+
+    fn set_pool_down(&self, py: Python<'_>, pool: &str, down: bool) -> PyResult<()> {
+        self.block(py, self.engine.set_pool_down(&PoolId::new(pool), down))
+    }
+
+    fn set_pool_price(&self, py: Python<'_>, pool: &str, price: f64) -> PyResult<()> {
+        let price = money(price)?;
+        self.block(py, self.engine.set_pool_price(&PoolId::new(pool), price))
+    }
+
+    fn add_client(&self, py: Python<'_>, client: &Bound<'_, PyAny>) -> PyResult<()> {
+        let client = from_python(client, "client")?;
+        self.block(py, self.engine.add_client(client))
+    }
+
+    fn set_quota(&self, py: Python<'_>, quota: &Bound<'_, PyAny>) -> PyResult<()> {
+        let quota = from_python(quota, "quota")?;
+        self.block(py, self.engine.set_quota(quota))
+    }
+
+    fn set_quota_usage(&self, py: Python<'_>, quota: &str, used: u64) -> PyResult<()> {
+        self.block(py, self.engine.set_quota_usage(&QuotaId::new(quota), used))
+    }
+
+    fn reset_quota(&self, py: Python<'_>, quota: &str) -> PyResult<()> {
+        self.block(py, self.engine.reset_quota(&QuotaId::new(quota)))
+    }
+
+    /// Whether `client` may use `amount` of `metric` now (counts nothing).
+    fn check_quota<'py>(
+        &self,
+        py: Python<'py>,
+        client: &str,
+        metric: &str,
+        amount: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let answer = self.block(
+            py,
+            self.engine
+                .check_quota(&ClientId::new(client), Metric::parse(metric), amount),
+        )?;
+        serialized(py, &answer)
+    }
+
+    fn quotas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let quotas = self.read(py, self.engine.quotas());
+        serialized(py, &quotas)
+    }
+
+    /// Submits a request and waits until it starts or is refused; a refusal is an outcome,
+    /// not an exception.
+    fn submit<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut value = to_json(request)?;
+        // The engine assigns the id, so a request dict need not carry one.
+        if let Some(fields) = value.as_object_mut() {
+            fields.entry("id").or_insert(json!(0));
+        }
+        let request: Request = decode(value, "request")?;
+        let outcome = match self.block(py, self.engine.submit(request))? {
+            SubmitOutcome::Started {
+                request,
+                downgraded,
+            } => json!({"status": "started", "request": request.0, "downgraded": downgraded}),
+            SubmitOutcome::Refused { request, refusal } => json!({
+                "status": "refused",
+                "request": request.0,
+                "reason": refusal.reason.as_str(),
+                "message": refusal.message,
+            }),
+        };
+        to_python(py, &outcome)
+    }
+
+    /// Reports a request finished, with its actual cost (priced by the engine if `None`).
+    #[pyo3(signature = (request, actual = None))]
+    fn complete(&self, py: Python<'_>, request: u64, actual: Option<f64>) -> PyResult<()> {
+        let actual = actual.map(money).transpose()?;
+        self.block(py, self.engine.complete(RequestId(request), actual))
+    }
+
+    fn cancel(&self, py: Python<'_>, request: u64) -> PyResult<()> {
+        self.block(py, self.engine.cancel(RequestId(request)))
+    }
+
+    /// `queued`, `running`, `finished`, `refused` or `cancelled`; `None` if unknown.
+    fn request_state<'py>(&self, py: Python<'py>, request: u64) -> PyResult<Bound<'py, PyAny>> {
+        let state = self.read(py, self.engine.request_state(RequestId(request)));
+        serialized(py, &state)
+    }
+
+    #[pyo3(signature = (request = None))]
+    fn queue_status<'py>(
+        &self,
+        py: Python<'py>,
+        request: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let status = self.block(py, self.engine.queue_status(request.map(RequestId)))?;
+        serialized(py, &status)
+    }
+
+    /// Reserves credit for work the client runs itself: `{"id", "amount"}`.
+    #[pyo3(signature = (client, estimate = None))]
+    fn reserve<'py>(
+        &self,
+        py: Python<'py>,
+        client: &str,
+        estimate: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let estimate = estimate.map(money).transpose()?;
+        let grant = self.block(py, self.engine.reserve(&ClientId::new(client), estimate))?;
+        to_python(
+            py,
+            &json!({"id": grant.id.0, "amount": grant.amount.as_f64()}),
+        )
+    }
+
+    /// Records usage so far; answers `"warning"` or `"critical"` when a threshold is first
+    /// crossed, else `None`.
+    fn track(&self, py: Python<'_>, reservation: u64, used: f64) -> PyResult<Option<&'static str>> {
+        let used = money(used)?;
+        let alert = self.block(py, self.engine.track(ReservationId(reservation), used))?;
+        Ok(alert.map(|alert| match alert {
+            ReservationAlert::Warning => "warning",
+            ReservationAlert::Critical => "critical",
+        }))
+    }
+
+    fn settle<'py>(
+        &self,
+        py: Python<'py>,
+        reservation: u64,
+        actual: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let actual = money(actual)?;
+        let settled = self.block(py, self.engine.settle(ReservationId(reservation), actual))?;
+        to_python(
+            py,
+            &json!({
+                "reservation": settled.reservation.0,
+                "charged": settled.charged.as_f64(),
+                "returned": settled.returned.as_f64(),
+                "uncovered": settled.uncovered.as_f64(),
+                "efficiency": settled.efficiency,
+            }),
+        )
+    }
+
+    fn release(&self, py: Python<'_>, reservation: u64) -> PyResult<()> {
+        self.block(py, self.engine.release(ReservationId(reservation)))
+    }
+
+    /// A client's credit: `{"available", "reserved", "spent"}`.
+    fn account<'py>(&self, py: Python<'py>, client: &str) -> PyResult<Bound<'py, PyAny>> {
+        let balance = self.block(py, self.engine.account(&ClientId::new(client)))?;
+        to_python(
+            py,
+            &json!({
+                "available": balance.available.as_f64(),
+                "reserved": balance.reserved.as_f64(),
+                "spent": balance.spent.as_f64(),
+            }),
+        )
+    }
+
+    fn add_resource(&self, py: Python<'_>, resource: &Bound<'_, PyAny>) -> PyResult<()> {
+        let resource = from_python(resource, "resource")?;
+        self.block(py, self.engine.add_resource(resource))
+    }
+
+    fn resources<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let resources = self.read(py, self.engine.resources());
+        serialized(py, &resources)
+    }
+
+    /// Books `resource` for `[start, end)` (RFC 3339 instants); an overlap with a confirmed
+    /// booking raises `BookingConflict`.
+    #[pyo3(signature = (resource, client, start, end, purpose = ""))]
+    fn book<'py>(
+        &self,
+        py: Python<'py>,
+        resource: &str,
+        client: &str,
+        start: &str,
+        end: &str,
+        purpose: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (start, end) = (timestamp(start)?, timestamp(end)?);
+        let booking = self.block(
+            py,
+            self.engine.book(
+                &ResourceId::new(resource),
+                &ClientId::new(client),
+                start,
+                end,
+                purpose,
+            ),
+        )?;
+        serialized(py, &booking)
+    }
+
+    fn cancel_booking<'py>(&self, py: Python<'py>, booking: u64) -> PyResult<Bound<'py, PyAny>> {
+        let booking = self.block(py, self.engine.cancel_booking(BookingId(booking)))?;
+        serialized(py, &booking)
+    }
+
+    fn complete_booking<'py>(&self, py: Python<'py>, booking: u64) -> PyResult<Bound<'py, PyAny>> {
+        let booking = self.block(py, self.engine.complete_booking(BookingId(booking)))?;
+        serialized(py, &booking)
+    }
+
+    /// Bookings matching every filter given, in the order they were made.
+    #[pyo3(signature = (resource = None, client = None, status = None, start = None, end = None))]
+    fn bookings<'py>(
+        &self,
+        py: Python<'py>,
+        resource: Option<&str>,
+        client: Option<&str>,
+        status: Option<&str>,
+        start: Option<&str>,
+        end: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filter = BookingFilter {
+            resource: resource.map(ResourceId::new),
+            client: client.map(ClientId::new),
+            status: status.map(|s| decode(json!(s), "status")).transpose()?,
+            from: optional_timestamp(start)?,
+            to: optional_timestamp(end)?,
+        };
+        let bookings = self.block(py, self.engine.bookings(filter))?;
+        serialized(py, &bookings)
+    }
+
+    /// Records a cost entry (`amount` in currency units) and returns it.
+    #[pyo3(signature = (client, cost_type, category, amount, metadata = None))]
+    fn record_cost<'py>(
+        &self,
+        py: Python<'py>,
+        client: &str,
+        cost_type: &str,
+        category: &str,
+        amount: f64,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let kind = self::cost_type(cost_type)?;
+        let amount = money(amount)?;
+        let metadata: BTreeMap<String, String> = match metadata {
+            Some(metadata) => from_python(metadata, "metadata")?,
+            None => BTreeMap::new(),
+        };
+        let entry = self.block(
+            py,
+            self.engine
+                .record_cost(&ClientId::new(client), kind, category, amount, metadata),
+        )?;
+        serialized(py, &entry)
+    }
+
+    /// Costs matching every filter given: total, by type, category and client, and up to
+    /// `item_limit` entries.
+    #[pyo3(signature = (client = None, cost_type = None, start = None, end = None, item_limit = 100))]
+    fn cost_summary<'py>(
+        &self,
+        py: Python<'py>,
+        client: Option<&str>,
+        cost_type: Option<&str>,
+        start: Option<&str>,
+        end: Option<&str>,
+        item_limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filter = CostFilter {
+            client: client.map(ClientId::new),
+            cost_type: cost_type.map(self::cost_type).transpose()?,
+            from: optional_timestamp(start)?,
+            to: optional_timestamp(end)?,
+        };
+        let summary = self.block(py, self.engine.cost_summary(filter, item_limit))?;
+        serialized(py, &summary)
+    }
+
+    /// Every event from now on.
+    fn subscribe(&self) -> EventStream {
+        EventStream {
+            events: Mutex::new(self.engine.subscribe()),
+            runtime: self.runtime.clone(),
+        }
+    }
+}
+
+/// Events of one subscription, oldest first (a slow reader misses the oldest).
+#[pyclass(module = "quartermaster._quartermaster")]
+pub struct EventStream {
+    events: Mutex<broadcast::Receiver<Event>>,
+    runtime: Arc<Runtime>,
+}
+
+#[pymethods]
+impl EventStream {
+    /// Every event already delivered, without waiting.
+    fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut events = self.receiver();
+        let mut drained = Vec::new();
+        loop {
+            match events.try_recv() {
+                Ok(event) => drained.push(event),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+        serialized(py, &drained)
+    }
+
+    /// The next event, waiting up to `timeout` seconds (forever if `None`); `None` when
+    /// none came in time.
+    #[pyo3(signature = (timeout = None))]
+    fn next<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let wait = timeout
+            .map(|secs| {
+                Duration::try_from_secs_f64(secs).map_err(|_| {
+                    invalid_input(format!(
+                        "invalid timeout: got {secs}, expected a number of seconds >= 0"
+                    ))
+                })
+            })
+            .transpose()?;
+        let event = py.detach(|| {
+            let mut events = self.receiver();
+            self.runtime.block_on(async {
+                loop {
+                    let received = match wait {
+                        Some(wait) => match tokio::time::timeout(wait, events.recv()).await {
+                            Ok(received) => received,
+                            Err(_) => return None,
+                        },
+                        None => events.recv().await,
+                    };
+                    match received {
+                        Ok(event) => return Some(event),
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            })
+        });
+        serialized(py, &event)
+    }
+}
+
+impl EventStream {
+    /// A panic while reading leaves the receiver usable, so a poisoned lock is taken as is.
+    fn receiver(&self) -> MutexGuard<'_, broadcast::Receiver<Event>> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
