@@ -26,8 +26,8 @@ use crate::actors::{
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 use crate::model::{Booking, BookingId, Resource, ResourceId};
 use crate::model::{
-    Client, ClientId, CostEntry, CostType, Event, Metric, Money, Pool, PoolId, PoolKind, Quota,
-    QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
+    Client, ClientId, CostEntry, CostType, Event, EventKind, Metric, Money, Pool, PoolId, PoolKind,
+    Quota, QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
 };
 use crate::policy::admission::Refusal;
 use crate::policy::booking::{BookingError, BookingFilter};
@@ -130,6 +130,8 @@ struct Driver {
     waiting: HashMap<RequestId, oneshot::Sender<SubmitOutcome>>,
     /// Where every request submitted so far stands.
     requests: HashMap<RequestId, RequestState>,
+    /// Who submitted each request, so a front end can tell owners from strangers.
+    submitters: HashMap<RequestId, ClientId>,
     wake_at: Option<Timestamp>,
 }
 
@@ -207,6 +209,7 @@ impl LiveEngine {
                 next_request: 0,
                 waiting: HashMap::new(),
                 requests: HashMap::new(),
+                submitters: HashMap::new(),
                 wake_at: None,
             }),
             journal,
@@ -387,6 +390,11 @@ impl LiveEngine {
             .collect())
     }
 
+    /// The registered clients, in registration order.
+    pub async fn clients(&self) -> Vec<Client> {
+        self.inner.driver.lock().await.clients.clone()
+    }
+
     pub async fn quotas(&self) -> Vec<Quota> {
         self.inner
             .driver
@@ -470,6 +478,17 @@ impl LiveEngine {
             .requests
             .get(&request)
             .copied()
+    }
+
+    /// The client that submitted `request`, if the engine knows it.
+    pub async fn request_client(&self, request: RequestId) -> Option<ClientId> {
+        self.inner
+            .driver
+            .lock()
+            .await
+            .submitters
+            .get(&request)
+            .cloned()
     }
 
     /// Queue depth per class, running count, and where `request` stands.
@@ -678,6 +697,16 @@ impl LiveEngine {
     /// Every event from now on (a slow reader misses the oldest when it falls behind).
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
+    }
+
+    /// Tells subscribers about something that happened beside the engine (the vault's
+    /// credentials live outside the journal but their events belong on the same stream).
+    pub fn publish(&self, kind: EventKind) {
+        // No subscriber is not an error: events are for whoever listens now.
+        let _ = self.inner.events.send(Event {
+            at: WallClock.now(),
+            kind,
+        });
     }
 
     /// The scheduler settings in force.
@@ -977,6 +1006,7 @@ impl Driver {
                 };
                 self.next_request = self.next_request.max(request.id.0 + 1);
                 self.requests.insert(request.id, RequestState::Queued);
+                self.submitters.insert(request.id, request.client.clone());
                 let out = self.actors.scheduler.send(Submit(vec![job])).await?;
                 self.settle_dispatches(out);
                 Ok(Reply::Submitted(request.id))

@@ -1,0 +1,116 @@
+//! `/api/credentials`: metadata to anyone entitled, values only to their owner or an admin.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{ApiError, Caller, ServerState};
+use crate::clock::{Clock, WallClock};
+use crate::live::vault::{NewCredential, SecretValue};
+use crate::model::{ClientId, CredentialId, CredentialKind, EventKind};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    owner: Option<ClientId>,
+}
+
+pub async fn list(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = caller.scope(query.into_inner().owner)?;
+    let metas = state.vault().list(owner.as_ref())?;
+    Ok(HttpResponse::Ok().json(metas))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetQuery {
+    #[serde(default)]
+    include_value: bool,
+}
+
+pub async fn get(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<CredentialId>,
+    query: web::Query<GetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut vault = state.vault();
+    let meta = vault.get(&id)?;
+    caller.may_act_for(&meta.owner)?;
+    if !query.include_value {
+        return Ok(HttpResponse::Ok().json(meta));
+    }
+    let (meta, value) = vault.reveal(&id, WallClock.now())?;
+    let value = value.expose_str().map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("credential {} holds bytes that are not UTF-8 text", meta.id),
+        )
+    })?;
+    let mut body = serde_json::to_value(&meta).map_err(ApiError::internal)?;
+    body["value"] = serde_json::Value::String(value.to_owned());
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    #[serde(rename = "type")]
+    kind: CredentialKind,
+    service: String,
+    #[serde(default)]
+    description: String,
+    owner: Option<ClientId>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    value: String,
+}
+
+pub async fn create(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let owner = caller.acting_for(body.owner, "owner")?;
+    let meta = state.vault().create(
+        NewCredential {
+            name: body.name,
+            kind: body.kind,
+            service: body.service,
+            description: body.description,
+            owner,
+            permissions: body.permissions,
+            value: SecretValue::from(body.value),
+        },
+        WallClock.now(),
+    )?;
+    state.engine.publish(EventKind::CredentialCreated {
+        id: meta.id.clone(),
+        owner: meta.owner.clone(),
+    });
+    Ok(HttpResponse::Created().json(meta))
+}
+
+pub async fn delete(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<CredentialId>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = {
+        let mut vault = state.vault();
+        let meta = vault.get(&id)?;
+        caller.may_act_for(&meta.owner)?;
+        vault.delete(&id)?;
+        meta.owner
+    };
+    state.engine.publish(EventKind::CredentialDeleted {
+        id: id.into_inner(),
+        owner,
+    });
+    Ok(HttpResponse::NoContent().finish())
+}
