@@ -867,6 +867,32 @@ fn requests_are_enqueued_positioned_completed_and_cancelled() {
         s.call("GET", "/api/execution/777", Some(ADMIN), None).0,
         404
     );
+    let estimate = s.ok(
+        "POST",
+        "/api/cost/estimate",
+        Some(&f.a),
+        Some(json!({ "needs": need, "duration_secs": 1800 })),
+    );
+    assert_eq!(
+        estimate["estimated_cost"], 1.0,
+        "half an hour of a $2/hour slot"
+    );
+    assert_eq!(estimate["by_pool"]["gpu"], 1.0);
+    let (code, body) = s.call(
+        "POST",
+        "/api/cost/estimate",
+        Some(&f.a),
+        Some(json!({ "needs": [{ "pool": "tpu", "amount": 1 }] })),
+    );
+    assert_eq!((code, body["field"].as_str()), (404, Some("needs[0].pool")));
+    assert_eq!(s.ok("GET", "/api/pools", Some(&f.b), None)[0]["id"], "gpu");
+    let (code, _) = s.call(
+        "POST",
+        "/api/pools",
+        Some(ADMIN),
+        Some(json!({ "id": "gpu", "kind": { "slot": { "slots": 1, "cost_per_hour": 2.0 } } })),
+    );
+    assert_eq!(code, 409);
 
     let (code, body) = s.call(
         "POST",

@@ -121,6 +121,8 @@ struct Driver {
     arbiter: ArbiterHandle,
     actors: Actors,
     pool_index: BTreeMap<PoolId, usize>,
+    /// Pools as registered, with their current price.
+    pools: BTreeMap<PoolId, Pool>,
     client_index: BTreeMap<ClientId, usize>,
     clients: Vec<Client>,
     quotas: BTreeMap<QuotaId, Quota>,
@@ -202,6 +204,7 @@ impl LiveEngine {
                 arbiter: arbiter.clone(),
                 actors,
                 pool_index: BTreeMap::new(),
+                pools: BTreeMap::new(),
                 client_index: BTreeMap::new(),
                 clients: Vec::new(),
                 quotas: BTreeMap::new(),
@@ -388,6 +391,18 @@ impl LiveEngine {
                 })
             })
             .collect())
+    }
+
+    /// The registered pools with their current prices (sizes as registered), by id.
+    pub async fn pools(&self) -> Vec<Pool> {
+        self.inner
+            .driver
+            .lock()
+            .await
+            .pools
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The registered clients, in registration order.
@@ -872,6 +887,7 @@ impl Driver {
                     .pools
                     .push(PoolActor::start_in_arbiter(&self.arbiter, |_| actor));
                 self.pool_index.insert(pool.id.clone(), index);
+                self.pools.insert(pool.id.clone(), pool.clone());
                 Ok(Reply::Done)
             }
             Command::ResizePool { pool, size } => {
@@ -908,6 +924,14 @@ impl Driver {
                     .send(PoolCommand::Price(*price))
                     .await?;
                 self.settle_dispatches(out);
+                if let Some(registered) = self.pools.get_mut(pool) {
+                    match &mut registered.kind {
+                        PoolKind::Rate {
+                            cost_per_1k_units, ..
+                        } => *cost_per_1k_units = *price,
+                        PoolKind::Slot { cost_per_hour, .. } => *cost_per_hour = *price,
+                    }
+                }
                 Ok(Reply::Done)
             }
             Command::AddClient { client } => {

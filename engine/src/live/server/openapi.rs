@@ -200,7 +200,18 @@ pub fn document() -> Value {
             "get": op("Registered clients (admin)", vec![], None, 200, list(r("Client")), &[401, 403]),
             "post": op("Register a client (admin)", vec![], Some(r("Client")), 201, r("Client"), &[400, 401, 403, 409, 413, 422]) },
         "/api/pools": {
-            "post": op("Register a pool (admin)", vec![], Some(r("Pool")), 201, r("Pool"), &[400, 401, 403, 413, 422]) },
+            "get": op("Registered pools with their current prices", vec![], None, 200, list(r("Pool")), &[401]),
+            "post": op("Register a pool (admin)", vec![], Some(r("Pool")), 201, r("Pool"), &[400, 401, 403, 409, 413, 422]) },
+        "/api/cost/estimate": {
+            "post": op("What needs would cost at the pools' current prices",
+                vec![],
+                Some(json!({ "type": "object", "required": ["needs"], "additionalProperties": false, "properties": {
+                    "needs": list(r("Need")),
+                    "duration_secs": { "type": "number", "minimum": 0, "description": "how long slot pools are held" } } })),
+                200,
+                json!({ "type": "object", "properties": { "estimated_cost": { "type": "number" },
+                    "by_pool": { "type": "object", "additionalProperties": { "type": "number" } } } }),
+                &[400, 401, 404, 413, 422]) },
         "/api/credentials": {
             "get": op("Credentials' metadata (a client token: its own)", vec![query("owner", false, string(), "only this owner's")], None, 200, list(r("Credential")), &[401, 403]),
             "post": op("Store a credential", vec![], Some(r("NewCredential")), 201, r("Credential"), &[400, 401, 403, 413, 422]) },

@@ -50,8 +50,65 @@ pub async fn add_pool(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let pool = body.into_inner();
+    if state.engine.pools().await.iter().any(|p| p.id == pool.id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("pool {} already exists", pool.id),
+        )
+        .with_field("id"));
+    }
     state.engine.add_pool(pool.clone()).await?;
     Ok(HttpResponse::Created().json(pool))
+}
+
+pub async fn list_pools(state: web::Data<ServerState>, _: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(state.engine.pools().await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateBody {
+    needs: Vec<Need>,
+    /// How long slot pools are held; rate pools are priced by units alone.
+    #[serde(default)]
+    duration_secs: f64,
+}
+
+/// What `needs` would cost at the pools' current prices.
+pub async fn estimate(
+    state: web::Data<ServerState>,
+    _: Caller,
+    body: web::Json<EstimateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if !(body.duration_secs.is_finite() && body.duration_secs >= 0.0) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "invalid duration_secs: got {}, expected zero or more seconds",
+                body.duration_secs
+            ),
+        )
+        .with_field("duration_secs"));
+    }
+    let pools = state.engine.pools().await;
+    let mut by_pool = serde_json::Map::new();
+    let mut total = Money::default();
+    for (i, need) in body.needs.iter().enumerate() {
+        let pool = pools.iter().find(|p| p.id == need.pool).ok_or_else(|| {
+            ApiError::not_found("pool", &need.pool).with_field(format!("needs[{i}].pool"))
+        })?;
+        let cost = pool.cost_of(need.amount, body.duration_secs);
+        total += cost;
+        by_pool.insert(
+            need.pool.to_string(),
+            serde_json::to_value(cost).map_err(ApiError::internal)?,
+        );
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "estimated_cost": total,
+        "by_pool": by_pool,
+    })))
 }
 
 #[derive(Deserialize)]
