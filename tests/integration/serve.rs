@@ -1173,3 +1173,29 @@ fn a_restarted_server_keeps_every_record_and_token() {
         }
     }
 }
+
+#[test]
+fn qm_token_create_makes_admin_tokens_and_needs_a_role() {
+    let f = fleet();
+    let out = Command::new(env!("CARGO_BIN_EXE_qm"))
+        .args(["token", "create", "--admin", "--db"])
+        .arg(&f.db)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(admin.starts_with("qm_") && admin.len() == 67, "{admin}");
+    let clients = f.server.ok("GET", "/api/clients", Some(&admin), None);
+    assert_eq!(clients.as_array().unwrap().len(), 2);
+    assert_eq!(
+        f.server.call("GET", "/api/clients", Some(&f.a), None).0,
+        403
+    );
+    let neither = Command::new(env!("CARGO_BIN_EXE_qm"))
+        .args(["token", "create", "--db"])
+        .arg(&f.db)
+        .output()
+        .unwrap();
+    assert!(!neither.status.success());
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("--admin"));
+}

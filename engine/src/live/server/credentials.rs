@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{ApiError, Caller, ServerState};
+use super::{ApiError, Caller, ServerState, with_vault};
 use crate::clock::{Clock, WallClock};
 use crate::live::vault::{NewCredential, SecretValue};
 use crate::model::{ClientId, CredentialId, CredentialKind, EventKind};
@@ -20,7 +20,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = caller.scope(query.into_inner().owner)?;
-    let metas = state.vault().list(owner.as_ref())?;
+    let metas = with_vault(&state, move |vault| Ok(vault.list(owner.as_ref())?)).await?;
     Ok(HttpResponse::Ok().json(metas))
 }
 
@@ -37,21 +37,26 @@ pub async fn get(
     id: web::Path<CredentialId>,
     query: web::Query<GetQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut vault = state.vault();
-    let meta = vault.get(&id)?;
-    caller.may_act_for(&meta.owner)?;
-    if !query.include_value {
-        return Ok(HttpResponse::Ok().json(meta));
-    }
-    let (meta, value) = vault.reveal(&id, WallClock.now())?;
-    let value = value.expose_str().map_err(|_| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("credential {} holds bytes that are not UTF-8 text", meta.id),
-        )
-    })?;
-    let mut body = serde_json::to_value(&meta).map_err(ApiError::internal)?;
-    body["value"] = serde_json::Value::String(value.to_owned());
+    let id = id.into_inner();
+    let include_value = query.include_value;
+    let body = with_vault(&state, move |vault| {
+        let meta = vault.get(&id)?;
+        caller.may_act_for(&meta.owner)?;
+        if !include_value {
+            return serde_json::to_value(&meta).map_err(ApiError::internal);
+        }
+        let (meta, value) = vault.reveal(&id, WallClock.now())?;
+        let value = value.expose_str().map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("credential {} holds bytes that are not UTF-8 text", meta.id),
+            )
+        })?;
+        let mut body = serde_json::to_value(&meta).map_err(ApiError::internal)?;
+        body["value"] = serde_json::Value::String(value.to_owned());
+        Ok(body)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -77,18 +82,16 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let owner = caller.acting_for(body.owner, "owner")?;
-    let meta = state.vault().create(
-        NewCredential {
-            name: body.name,
-            kind: body.kind,
-            service: body.service,
-            description: body.description,
-            owner,
-            permissions: body.permissions,
-            value: SecretValue::from(body.value),
-        },
-        WallClock.now(),
-    )?;
+    let new = NewCredential {
+        name: body.name,
+        kind: body.kind,
+        service: body.service,
+        description: body.description,
+        owner,
+        permissions: body.permissions,
+        value: SecretValue::from(body.value),
+    };
+    let meta = with_vault(&state, move |vault| Ok(vault.create(new, WallClock.now())?)).await?;
     state.engine.publish(EventKind::CredentialCreated {
         id: meta.id.clone(),
         owner: meta.owner.clone(),
@@ -101,16 +104,17 @@ pub async fn delete(
     caller: Caller,
     id: web::Path<CredentialId>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = {
-        let mut vault = state.vault();
-        let meta = vault.get(&id)?;
+    let id = id.into_inner();
+    let deleted = id.clone();
+    let owner = with_vault(&state, move |vault| {
+        let meta = vault.get(&deleted)?;
         caller.may_act_for(&meta.owner)?;
-        vault.delete(&id)?;
-        meta.owner
-    };
-    state.engine.publish(EventKind::CredentialDeleted {
-        id: id.into_inner(),
-        owner,
-    });
+        vault.delete(&deleted)?;
+        Ok(meta.owner)
+    })
+    .await?;
+    state
+        .engine
+        .publish(EventKind::CredentialDeleted { id, owner });
     Ok(HttpResponse::NoContent().finish())
 }

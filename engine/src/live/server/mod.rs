@@ -54,11 +54,21 @@ impl ServerState {
             requests_served: AtomicU64::new(0),
         }
     }
+}
 
-    fn vault(&self) -> std::sync::MutexGuard<'_, Vault> {
+/// Runs `work` on the vault off the async workers: SQLite waits for the disk.
+async fn with_vault<T: Send + 'static>(
+    state: &web::Data<ServerState>,
+    work: impl FnOnce(&mut Vault) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    web::block(move || {
         // Every vault write is one transaction, so a poisoned lock guards nothing half-done.
-        self.vault.lock().unwrap_or_else(|p| p.into_inner())
-    }
+        let mut vault = state.vault.lock().unwrap_or_else(|p| p.into_inner());
+        work(&mut vault)
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 #[derive(Debug, thiserror::Error)]
