@@ -1068,6 +1068,29 @@ fn the_websocket_streams_events_caused_by_http_calls_filtered_by_agent() {
         let about = event.get("client").or(event.get("owner"));
         assert!(about.is_none_or(|c| c == "a"), "{event}");
     }
+    // Crossing the warning threshold (80% of 10 calls) by submitting work warns a.
+    s.ok(
+        "PUT",
+        "/api/quotas/a-calls/usage",
+        Some(ADMIN),
+        Some(json!({ "used": 8 })),
+    );
+    s.ok(
+        "POST",
+        "/api/queue/enqueue",
+        Some(&f.a),
+        Some(json!({ "needs": [{ "pool": "gpu", "amount": 1 }], "estimated_cost": 1.0 })),
+    );
+    let warning = loop {
+        let event = next();
+        if event["type"] == "quota.warning" {
+            break event;
+        }
+    };
+    assert_eq!(
+        (warning["id"].as_str(), warning["client"].as_str()),
+        (Some("a-calls"), Some("a"))
+    );
     let stranger = TcpStream::connect(&address).unwrap();
     let denied = tungstenite::client(
         format!("ws://{address}/ws?agent_id=a&token={}", f.b).as_str(),
