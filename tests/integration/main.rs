@@ -9,6 +9,7 @@ mod live;
 mod plot;
 mod replay;
 mod scenarios;
+mod serve;
 mod vault;
 
 /// The workspace root, where `scenarios/` lives.

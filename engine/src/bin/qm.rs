@@ -1,10 +1,13 @@
 //! `qm`: the Quartermaster command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use quartermaster::live::server::{self, TokenStore};
 use quartermaster::live::vault::{KEY_VARIABLE, Vault, VaultKey};
+use quartermaster::model::ClientId;
 use quartermaster::sim::{self, RunOptions};
 use zeroize::Zeroizing;
 
@@ -46,6 +49,37 @@ enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// Serve the live engine over HTTP and a WebSocket (see /openapi.json). Callers present
+    /// bearer tokens: QM_ADMIN_TOKEN, or ones made by `qm token create`.
+    Serve {
+        /// The live engine's SQLite database (created if missing).
+        #[arg(long)]
+        db: PathBuf,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+    },
+    /// Manage the API's bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once; only its hash is stored.
+    Create {
+        /// The live engine's SQLite database.
+        #[arg(long)]
+        db: PathBuf,
+        /// A token that may do everything.
+        #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+        admin: bool,
+        /// A token that acts for this client only.
+        #[arg(long)]
+        client: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +110,36 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Serve { db, bind } => {
+            let served = actix_web::rt::System::new().block_on(server::serve(&db, bind, |addr| {
+                // Scripts and tests read the address from the first line.
+                println!("listening on http://{addr}");
+            }));
+            match served {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Token {
+            command: TokenCommand::Create { db, admin, client },
+        } => {
+            let client = client.filter(|_| !admin).map(ClientId::new);
+            let created =
+                TokenStore::open(&db, None).and_then(|store| store.create(client.as_ref()));
+            match created {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Vault { command } => match vault(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {

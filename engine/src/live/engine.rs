@@ -26,8 +26,8 @@ use crate::actors::{
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 use crate::model::{Booking, BookingId, Resource, ResourceId};
 use crate::model::{
-    Client, ClientId, CostEntry, CostType, Event, Metric, Money, Pool, PoolId, PoolKind, Quota,
-    QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
+    Client, ClientId, CostEntry, CostType, Event, EventKind, Metric, Money, Pool, PoolId, PoolKind,
+    Quota, QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
 };
 use crate::policy::admission::Refusal;
 use crate::policy::booking::{BookingError, BookingFilter};
@@ -121,6 +121,8 @@ struct Driver {
     arbiter: ArbiterHandle,
     actors: Actors,
     pool_index: BTreeMap<PoolId, usize>,
+    /// Pools as registered, with their current price.
+    pools: BTreeMap<PoolId, Pool>,
     client_index: BTreeMap<ClientId, usize>,
     clients: Vec<Client>,
     quotas: BTreeMap<QuotaId, Quota>,
@@ -130,6 +132,8 @@ struct Driver {
     waiting: HashMap<RequestId, oneshot::Sender<SubmitOutcome>>,
     /// Where every request submitted so far stands.
     requests: HashMap<RequestId, RequestState>,
+    /// Who submitted each request, so a front end can tell owners from strangers.
+    submitters: HashMap<RequestId, ClientId>,
     wake_at: Option<Timestamp>,
 }
 
@@ -202,6 +206,7 @@ impl LiveEngine {
                 arbiter: arbiter.clone(),
                 actors,
                 pool_index: BTreeMap::new(),
+                pools: BTreeMap::new(),
                 client_index: BTreeMap::new(),
                 clients: Vec::new(),
                 quotas: BTreeMap::new(),
@@ -209,6 +214,7 @@ impl LiveEngine {
                 next_request: 0,
                 waiting: HashMap::new(),
                 requests: HashMap::new(),
+                submitters: HashMap::new(),
                 wake_at: None,
             }),
             journal,
@@ -389,6 +395,23 @@ impl LiveEngine {
             .collect())
     }
 
+    /// The registered pools with their current prices (sizes as registered), by id.
+    pub async fn pools(&self) -> Vec<Pool> {
+        self.inner
+            .driver
+            .lock()
+            .await
+            .pools
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The registered clients, in registration order.
+    pub async fn clients(&self) -> Vec<Client> {
+        self.inner.driver.lock().await.clients.clone()
+    }
+
     pub async fn quotas(&self) -> Vec<Quota> {
         self.inner
             .driver
@@ -472,6 +495,17 @@ impl LiveEngine {
             .requests
             .get(&request)
             .copied()
+    }
+
+    /// The client that submitted `request`, if the engine knows it.
+    pub async fn request_client(&self, request: RequestId) -> Option<ClientId> {
+        self.inner
+            .driver
+            .lock()
+            .await
+            .submitters
+            .get(&request)
+            .cloned()
     }
 
     /// Queue depth per class, running count, and where `request` stands.
@@ -682,6 +716,16 @@ impl LiveEngine {
         self.inner.events.subscribe()
     }
 
+    /// Tells subscribers about something that happened beside the engine (the vault's
+    /// credentials live outside the journal but their events belong on the same stream).
+    pub fn publish(&self, kind: EventKind) {
+        // No subscriber is not an error: events are for whoever listens now.
+        let _ = self.inner.events.send(Event {
+            at: WallClock.now(),
+            kind,
+        });
+    }
+
     /// The scheduler settings in force.
     pub fn scheduler_config(&self) -> &SchedulerConfig {
         &self.inner.config
@@ -845,6 +889,7 @@ impl Driver {
                     .pools
                     .push(PoolActor::start_in_arbiter(&self.arbiter, |_| actor));
                 self.pool_index.insert(pool.id.clone(), index);
+                self.pools.insert(pool.id.clone(), pool.clone());
                 Ok(Reply::Done)
             }
             Command::ResizePool { pool, size } => {
@@ -881,6 +926,14 @@ impl Driver {
                     .send(PoolCommand::Price(*price))
                     .await?;
                 self.settle_dispatches(out);
+                if let Some(registered) = self.pools.get_mut(pool) {
+                    match &mut registered.kind {
+                        PoolKind::Rate {
+                            cost_per_1k_units, ..
+                        } => *cost_per_1k_units = *price,
+                        PoolKind::Slot { cost_per_hour, .. } => *cost_per_hour = *price,
+                    }
+                }
                 Ok(Reply::Done)
             }
             Command::AddClient { client } => {
@@ -979,6 +1032,7 @@ impl Driver {
                 };
                 self.next_request = self.next_request.max(request.id.0 + 1);
                 self.requests.insert(request.id, RequestState::Queued);
+                self.submitters.insert(request.id, request.client.clone());
                 let out = self.actors.scheduler.send(Submit(vec![job])).await?;
                 self.settle_dispatches(out);
                 Ok(Reply::Submitted(request.id))

@@ -5,6 +5,7 @@
 mod command;
 mod engine;
 mod journal;
+pub mod server;
 pub mod vault;
 
 pub use command::Command;

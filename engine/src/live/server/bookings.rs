@@ -1,0 +1,87 @@
+//! `/api/bookings`: a client books, lists and cancels its own; an admin anyone's.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{ApiError, Caller, ServerState, parse_instant, parse_seq};
+use crate::model::{BookingId, BookingStatus, ClientId, ResourceId, Timestamp};
+use crate::policy::booking::BookingFilter;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    resource_id: Option<ResourceId>,
+    agent_id: Option<ClientId>,
+    status: Option<String>,
+    from_date: Option<String>,
+    to_date: Option<String>,
+}
+
+fn parse_status(text: &str) -> Result<BookingStatus, ApiError> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| ApiError::bad_query("status", text, "confirmed, cancelled or completed"))
+}
+
+pub async fn list(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let filter = BookingFilter {
+        resource: query.resource_id,
+        client: caller.scope(query.agent_id)?,
+        status: query.status.as_deref().map(parse_status).transpose()?,
+        from: parse_instant("from_date", query.from_date.as_deref())?,
+        to: parse_instant("to_date", query.to_date.as_deref())?,
+    };
+    Ok(HttpResponse::Ok().json(state.engine.bookings(filter).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    resource_id: ResourceId,
+    agent_id: Option<ClientId>,
+    start_time: Timestamp,
+    end_time: Timestamp,
+    #[serde(default)]
+    purpose: String,
+}
+
+pub async fn create(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let client = caller.acting_for(body.agent_id, "agent_id")?;
+    let booking = state
+        .engine
+        .book(
+            &body.resource_id,
+            &client,
+            body.start_time,
+            body.end_time,
+            &body.purpose,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(booking))
+}
+
+pub async fn cancel(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = BookingId(parse_seq("booking", &id)?);
+    let owner = state
+        .engine
+        .bookings(BookingFilter::default())
+        .await?
+        .into_iter()
+        .find(|b| b.id == id)
+        .ok_or_else(|| ApiError::not_found("booking", id))?
+        .client;
+    caller.may_act_for(&owner)?;
+    Ok(HttpResponse::Ok().json(state.engine.cancel_booking(id).await?))
+}

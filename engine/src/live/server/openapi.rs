@@ -1,0 +1,321 @@
+//! `/openapi.json`: an OpenAPI 3.0 description of every route in [`super::ROUTES`].
+
+use actix_web::HttpResponse;
+use serde_json::{Value, json};
+
+use super::MAX_BODY_BYTES;
+
+pub async fn serve_document() -> HttpResponse {
+    HttpResponse::Ok().json(document())
+}
+
+fn query(name: &str, required: bool, schema: Value, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": required, "schema": schema,
+            "description": description })
+}
+
+fn path(name: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": schema })
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// An operation answering `ok` with `schema`, plus the error answers it can give.
+fn op(
+    summary: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok: u16,
+    schema: Value,
+    errors: &[u16],
+) -> Value {
+    let mut responses = serde_json::Map::new();
+    responses.insert(
+        ok.to_string(),
+        json!({ "description": "success", "content": { "application/json": { "schema": schema } } }),
+    );
+    for status in errors {
+        responses.insert(
+            status.to_string(),
+            json!({ "description": "error", "content": { "application/json": { "schema": reference("Error") } } }),
+        );
+    }
+    let mut operation = json!({ "summary": summary, "parameters": params, "responses": responses });
+    if let Some(body) = body {
+        operation["requestBody"] =
+            json!({ "required": true, "content": { "application/json": { "schema": body } } });
+    }
+    operation
+}
+
+fn no_content(summary: &str, params: Vec<Value>, errors: &[u16]) -> Value {
+    let mut operation = op(summary, params, None, 204, json!({}), errors);
+    operation["responses"]["204"] = json!({ "description": "deleted" });
+    operation
+}
+
+fn public(mut operation: Value) -> Value {
+    operation["security"] = json!([]);
+    operation
+}
+
+fn text(summary: &str) -> Value {
+    public(json!({ "summary": summary, "responses": { "200": {
+        "description": "Prometheus text format 0.0.4",
+        "content": { "text/plain": { "schema": { "type": "string" } } } } } }))
+}
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn instant() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn object() -> Value {
+    json!({ "type": "object" })
+}
+
+fn list(item: Value) -> Value {
+    json!({ "type": "array", "items": item })
+}
+
+fn schemas() -> Value {
+    let money = json!({ "type": "number", "description": "decimal amount, kept to micro-units" });
+    json!({
+        "Error": { "type": "object", "required": ["error"], "properties": {
+            "error": string(), "field": string(), "conflict": reference("Booking") } },
+        "Credential": { "type": "object", "properties": {
+            "id": string(), "name": string(), "type": reference("CredentialType"),
+            "service": string(), "description": string(), "owner": string(),
+            "permissions": list(string()), "created_at": instant(),
+            "last_used": instant(), "usage_count": { "type": "integer" },
+            "value": { "type": "string", "description": "only with includeValue=true" } } },
+        "CredentialType": { "type": "string",
+            "enum": ["api_key", "token", "password", "certificate", "other"] },
+        "NewCredential": { "type": "object", "required": ["name", "type", "service", "value"],
+            "additionalProperties": false, "properties": {
+            "name": string(), "type": reference("CredentialType"), "service": string(),
+            "description": string(), "owner": string(), "permissions": list(string()),
+            "value": string() } },
+        "Resource": { "type": "object", "required": ["id", "name", "kind", "cost_per_hour"],
+            "properties": {
+            "id": string(), "name": string(),
+            "kind": { "type": "string", "enum": ["server", "gpu", "service", "license", "other"] },
+            "specs": { "type": "object", "additionalProperties": string() },
+            "status": { "type": "string", "enum": ["available", "maintenance", "offline"] },
+            "cost_per_hour": money, "max_booking_hours": { "type": "integer", "minimum": 1 },
+            "tags": list(string()) } },
+        "Booking": { "type": "object", "properties": {
+            "id": { "type": "integer" }, "resource": string(), "client": string(),
+            "start": instant(), "end": instant(),
+            "status": { "type": "string", "enum": ["confirmed", "cancelled", "completed"] },
+            "estimated_cost": money, "purpose": string() } },
+        "NewBooking": { "type": "object", "required": ["resource_id", "start_time", "end_time"],
+            "additionalProperties": false, "properties": {
+            "resource_id": string(), "agent_id": string(), "start_time": instant(),
+            "end_time": instant(), "purpose": string() } },
+        "CostType": { "type": "string",
+            "enum": ["api_usage", "hosting", "booking", "license", "other"] },
+        "CostEntry": { "type": "object", "properties": {
+            "id": { "type": "integer" }, "client": string(), "type": reference("CostType"),
+            "category": string(), "amount": money, "currency": string(), "at": instant(),
+            "metadata": { "type": "object", "additionalProperties": string() } } },
+        "NewCost": { "type": "object", "required": ["type", "category", "amount"],
+            "additionalProperties": false, "properties": {
+            "agent_id": string(), "type": reference("CostType"), "category": string(),
+            "amount": money, "metadata": { "type": "object", "additionalProperties": string() } } },
+        "CostSummary": { "type": "object", "properties": {
+            "total": money, "count": { "type": "integer" },
+            "by_type": { "type": "object", "additionalProperties": money },
+            "by_category": { "type": "object", "additionalProperties": money },
+            "by_agent": { "type": "object", "additionalProperties": money },
+            "items": list(reference("CostEntry")) } },
+        "Quota": { "type": "object", "required": ["id", "scope", "metric", "limit", "period"],
+            "properties": {
+            "id": string(),
+            "scope": { "oneOf": [ { "type": "string", "enum": ["global"] },
+                { "type": "object", "required": ["client"], "properties": { "client": string() } } ] },
+            "metric": { "oneOf": [ { "type": "string",
+                "enum": ["api_calls", "tokens", "cost", "storage", "compute_ms"] },
+                { "type": "object", "required": ["named"], "properties": { "named": string() } } ] },
+            "limit": { "type": "integer", "minimum": 1 },
+            "period": { "type": "string", "enum": ["daily", "weekly", "monthly"] },
+            "warning_threshold": { "type": "number" }, "hard_stop": { "type": "boolean" },
+            "shadow": { "type": "boolean" }, "carry_over_cap": { "type": "integer" } } },
+        "QuotaAnswer": { "type": "object", "properties": {
+            "allowed": { "type": "boolean" }, "usage_ratio": { "type": "number" },
+            "warning": string(), "reason": string() } },
+        "Client": { "type": "object", "required": ["id", "tier"], "properties": {
+            "id": string(),
+            "tier": { "type": "string", "enum": ["basic", "standard", "premium", "enterprise"] },
+            "credits": money, "monthly_budget": money, "max_concurrent": { "type": "integer" } } },
+        "Pool": { "type": "object", "required": ["id", "kind"], "properties": {
+            "id": string(), "kind": object(), "autoscale": object() } },
+        "Need": { "type": "object", "required": ["pool", "amount"], "properties": {
+            "pool": string(), "amount": { "type": "integer" } } },
+        "EnqueueRequest": { "type": "object", "required": ["needs"],
+            "additionalProperties": false, "properties": {
+            "agent_id": string(),
+            "class": { "type": "string",
+                "enum": ["immediate", "fast", "normal", "batch", "deferred"] },
+            "urgency": { "type": "number", "minimum": 0, "maximum": 1 },
+            "needs": list(reference("Need")), "estimated_cost": money,
+            "alternative": { "type": "object", "properties": {
+                "needs": list(reference("Need")), "estimated_cost": money } } } },
+        "RequestState": { "type": "object", "properties": {
+            "request_id": { "type": "integer" }, "agent_id": string(),
+            "state": { "type": "string",
+                "enum": ["queued", "running", "finished", "refused", "cancelled"] },
+            "position": { "type": "integer" }, "is_running": { "type": "boolean" } } },
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let id = || path("id", string());
+    let seq = || path("id", json!({ "type": "integer", "minimum": 0 }));
+    let client_id = || path("client_id", string());
+    let agent = |required| {
+        query(
+            "agent_id",
+            required,
+            string(),
+            "the client acted for; a client token may name only itself",
+        )
+    };
+    let r = reference;
+    let paths = json!({
+        "/health": { "get": public(op("Liveness", vec![], None, 200, object(), &[])) },
+        "/status": { "get": public(op("Engine counts and uptime", vec![], None, 200, object(), &[])) },
+        "/metrics": { "get": text("Prometheus metrics") },
+        "/openapi.json": { "get": public(op("This document", vec![], None, 200, object(), &[])) },
+        "/ws": { "get": op("WebSocket of events (JSON text frames with a `type` such as quota.warning); the token may also be given as ?token=",
+            vec![agent(false), query("token", false, string(), "bearer token, for clients that cannot set headers")],
+            None, 101, object(), &[401, 403]) },
+        "/api/clients": {
+            "get": op("Registered clients (admin)", vec![], None, 200, list(r("Client")), &[401, 403]),
+            "post": op("Register a client (admin)", vec![], Some(r("Client")), 201, r("Client"), &[400, 401, 403, 409, 413, 422]) },
+        "/api/pools": {
+            "get": op("Registered pools with their current prices", vec![], None, 200, list(r("Pool")), &[401]),
+            "post": op("Register a pool (admin)", vec![], Some(r("Pool")), 201, r("Pool"), &[400, 401, 403, 409, 413, 422]) },
+        "/api/cost/estimate": {
+            "post": op("What needs would cost at the pools' current prices",
+                vec![],
+                Some(json!({ "type": "object", "required": ["needs"], "additionalProperties": false, "properties": {
+                    "needs": list(r("Need")),
+                    "duration_secs": { "type": "number", "minimum": 0, "description": "how long slot pools are held" } } })),
+                200,
+                json!({ "type": "object", "properties": { "estimated_cost": { "type": "number" },
+                    "by_pool": { "type": "object", "additionalProperties": { "type": "number" } } } }),
+                &[400, 401, 404, 413, 422]) },
+        "/api/credentials": {
+            "get": op("Credentials' metadata (a client token: its own)", vec![query("owner", false, string(), "only this owner's")], None, 200, list(r("Credential")), &[401, 403]),
+            "post": op("Store a credential", vec![], Some(r("NewCredential")), 201, r("Credential"), &[400, 401, 403, 413, 422]) },
+        "/api/credentials/{id}": {
+            "get": op("A credential's metadata, and its value with includeValue=true (owner or admin)",
+                vec![id(), query("includeValue", false, json!({ "type": "boolean" }), "decrypt and include the value")],
+                None, 200, r("Credential"), &[401, 403, 404]),
+            "delete": no_content("Delete a credential", vec![id()], &[401, 403, 404]) },
+        "/api/resources": {
+            "get": op("Bookable resources", vec![], None, 200, list(r("Resource")), &[401]),
+            "post": op("Register a resource (admin)", vec![], Some(r("Resource")), 201, r("Resource"), &[400, 401, 403, 409, 413, 422]) },
+        "/api/resources/availability": {
+            "get": op("Confirmed bookings of a resource within a window",
+                vec![query("resource_id", true, string(), ""), query("from_date", true, instant(), ""), query("to_date", true, instant(), "")],
+                None, 200, object(), &[400, 401, 404]) },
+        "/api/resources/metrics": {
+            "get": op("Bookings per resource", vec![], None, 200, list(object()), &[401]) },
+        "/api/resources/{id}": {
+            "get": op("One resource", vec![id()], None, 200, r("Resource"), &[401, 404]) },
+        "/api/bookings": {
+            "get": op("Bookings (a client token: its own)",
+                vec![query("resource_id", false, string(), ""), agent(false),
+                     query("status", false, json!({ "type": "string", "enum": ["confirmed", "cancelled", "completed"] }), ""),
+                     query("from_date", false, instant(), ""), query("to_date", false, instant(), "")],
+                None, 200, list(r("Booking")), &[400, 401, 403]),
+            "post": op("Book a resource; 409 names the conflicting booking", vec![], Some(r("NewBooking")), 201, r("Booking"), &[400, 401, 403, 404, 409, 413, 422]) },
+        "/api/bookings/{id}": {
+            "delete": op("Cancel a booking", vec![seq()], None, 200, r("Booking"), &[401, 403, 404, 409]) },
+        "/api/costs": {
+            "get": op("Cost summary (a client token: its own)",
+                vec![agent(false), query("type", false, r("CostType"), ""), query("from_date", false, instant(), ""),
+                     query("to_date", false, instant(), ""), query("limit", false, json!({ "type": "integer" }), "items listed, 100 by default")],
+                None, 200, r("CostSummary"), &[400, 401, 403]),
+            "post": op("Record a cost", vec![], Some(r("NewCost")), 201, r("CostEntry"), &[400, 401, 403, 413, 422]) },
+        "/api/quotas": {
+            "get": op("Quotas (a client token: those applying to it)", vec![], None, 200, list(r("Quota")), &[401]),
+            "post": op("Add or change a quota (admin; usage is kept)", vec![], Some(r("Quota")), 200, r("Quota"), &[400, 401, 403, 413, 422]) },
+        "/api/quotas/check": {
+            "get": op("Whether a client may use an amount of a metric now (counts nothing)",
+                vec![agent(false), query("type", true, string(), "the metric, e.g. api_calls"), query("amount", false, json!({ "type": "integer", "minimum": 0 }), "1 by default")],
+                None, 200, r("QuotaAnswer"), &[400, 401, 403, 404, 422]) },
+        "/api/quotas/{id}/usage": {
+            "put": op("Set a quota's usage (admin, or the client of a client-scoped quota)", vec![id()],
+                Some(json!({ "type": "object", "required": ["used"], "additionalProperties": false, "properties": { "used": { "type": "integer", "minimum": 0 } } })),
+                200, object(), &[400, 401, 403, 404, 413, 422]) },
+        "/api/quotas/{id}/reset": {
+            "post": op("Zero a quota's usage", vec![id()], None, 200, object(), &[401, 403, 404]) },
+        "/api/usage/{client_id}": {
+            "get": op("A client's request tallies per class and its credit", vec![client_id()], None, 200, object(), &[401, 403, 404]) },
+        "/api/usage/{client_id}/current": {
+            "get": op("A client's credit: available, reserved, spent", vec![client_id()], None, 200, object(), &[401, 403, 404]) },
+        "/api/queue/enqueue": {
+            "post": op("Submit a request for pooled capacity", vec![], Some(r("EnqueueRequest")), 201, r("RequestState"), &[400, 401, 403, 404, 409, 413, 422]) },
+        "/api/queue/status": {
+            "get": op("Queue depth per class and running count", vec![], None, 200, object(), &[401]) },
+        "/api/queue/position/{id}": {
+            "get": op("Where a request stands in the queue", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404]) },
+        "/api/queue/{id}": {
+            "delete": op("Cancel a queued or running request", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404, 409]) },
+        "/api/execution/{id}": {
+            "get": op("A request's state", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404]) },
+        "/api/execution/{id}/cancel": {
+            "post": op("Cancel a queued or running request", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404, 409]) },
+        "/api/execution/{id}/complete": {
+            "post": op("Report a running request finished; settles its reservation (empty body: priced from its pools and time)", vec![seq()],
+                Some(json!({ "type": "object", "additionalProperties": false, "properties": { "actual_cost": { "type": "number" } } })),
+                200, r("RequestState"), &[400, 401, 403, 404, 409, 413, 422]) },
+    });
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Quartermaster",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!("Scheduling and resource management for fleets of AI agents. Errors answer {{\"error\", \"field\"?}}; bodies over {MAX_BODY_BYTES} bytes answer 413."),
+        },
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+        },
+        "security": [ { "bearer": [] } ],
+        "paths": paths,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ROUTES;
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_and_nothing_else() {
+        let doc = document();
+        let paths = doc["paths"].as_object().unwrap();
+        for (method, route) in ROUTES {
+            let operation = &paths
+                .get(*route)
+                .unwrap_or_else(|| panic!("{route} undocumented"))[method.to_lowercase()];
+            assert!(operation.is_object(), "{method} {route} undocumented");
+        }
+        let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(
+            documented,
+            ROUTES.len(),
+            "the document lists routes the server lacks"
+        );
+    }
+}

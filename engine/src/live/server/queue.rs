@@ -1,0 +1,281 @@
+//! `/api/queue` and `/api/execution`: requests for pooled capacity, from enqueue to
+//! completion; and `/api/clients`, `/api/pools`, the registrations they need.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{ApiError, Caller, ServerState, optional_body, parse_seq};
+use crate::live::RequestState;
+use crate::model::{
+    Alternative, Client, ClientId, Money, Need, Pool, Request, RequestClass, RequestId,
+};
+
+pub async fn list_clients(
+    state: web::Data<ServerState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    Ok(HttpResponse::Ok().json(state.engine.clients().await))
+}
+
+pub async fn add_client(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    body: web::Json<Client>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let client = body.into_inner();
+    if state
+        .engine
+        .clients()
+        .await
+        .iter()
+        .any(|c| c.id == client.id)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("client {} already exists", client.id),
+        )
+        .with_field("id"));
+    }
+    state.engine.add_client(client.clone()).await?;
+    Ok(HttpResponse::Created().json(client))
+}
+
+pub async fn add_pool(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    body: web::Json<Pool>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let pool = body.into_inner();
+    if state.engine.pools().await.iter().any(|p| p.id == pool.id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("pool {} already exists", pool.id),
+        )
+        .with_field("id"));
+    }
+    state.engine.add_pool(pool.clone()).await?;
+    Ok(HttpResponse::Created().json(pool))
+}
+
+pub async fn list_pools(state: web::Data<ServerState>, _: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(state.engine.pools().await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateBody {
+    needs: Vec<Need>,
+    /// How long slot pools are held; rate pools are priced by units alone.
+    #[serde(default)]
+    duration_secs: f64,
+}
+
+/// What `needs` would cost at the pools' current prices.
+pub async fn estimate(
+    state: web::Data<ServerState>,
+    _: Caller,
+    body: web::Json<EstimateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if !(body.duration_secs.is_finite() && body.duration_secs >= 0.0) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "invalid duration_secs: got {}, expected zero or more seconds",
+                body.duration_secs
+            ),
+        )
+        .with_field("duration_secs"));
+    }
+    let pools = state.engine.pools().await;
+    let mut by_pool = serde_json::Map::new();
+    let mut total = Money::default();
+    for (i, need) in body.needs.iter().enumerate() {
+        let pool = pools.iter().find(|p| p.id == need.pool).ok_or_else(|| {
+            ApiError::not_found("pool", &need.pool).with_field(format!("needs[{i}].pool"))
+        })?;
+        let cost = pool.cost_of(need.amount, body.duration_secs);
+        total += cost;
+        by_pool.insert(
+            need.pool.to_string(),
+            serde_json::to_value(cost).map_err(ApiError::internal)?,
+        );
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "estimated_cost": total,
+        "by_pool": by_pool,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnqueueBody {
+    agent_id: Option<ClientId>,
+    #[serde(default = "normal")]
+    class: RequestClass,
+    #[serde(default)]
+    urgency: f64,
+    needs: Vec<Need>,
+    estimated_cost: Option<Money>,
+    alternative: Option<Alternative>,
+}
+
+fn normal() -> RequestClass {
+    RequestClass::Normal
+}
+
+pub async fn enqueue(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    body: web::Json<EnqueueBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let client = caller.acting_for(body.agent_id, "agent_id")?;
+    let request = Request {
+        // The engine assigns the id.
+        id: RequestId(0),
+        client,
+        class: body.class,
+        urgency: body.urgency,
+        needs: body.needs,
+        estimated_cost: body.estimated_cost,
+        alternative: body.alternative,
+    };
+    // The answer carries the state; waiting for the start is the caller's choice (poll or
+    // watch the WebSocket).
+    let (id, _outcome) = state.engine.enqueue(request).await?;
+    let request_state = state.engine.request_state(id).await;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "request_id": id,
+        "state": request_state,
+    })))
+}
+
+pub async fn status(state: web::Data<ServerState>, _: Caller) -> Result<HttpResponse, ApiError> {
+    let status = state.engine.queue_status(None).await?;
+    let queued: serde_json::Map<String, serde_json::Value> = RequestClass::ALL
+        .iter()
+        .map(|c| (c.as_str().to_owned(), status.queued[c.index()].into()))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "queued": queued,
+        "total_queued": status.queued.iter().sum::<usize>(),
+        "running": status.running,
+    })))
+}
+
+/// The request named in the path, if the caller may see it.
+async fn owned_request(
+    state: &ServerState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(RequestId, ClientId), ApiError> {
+    let id = RequestId(parse_seq("request", id)?);
+    let owner = state
+        .engine
+        .request_client(id)
+        .await
+        .ok_or_else(|| ApiError::not_found("request", id))?;
+    caller.may_act_for(&owner)?;
+    Ok((id, owner))
+}
+
+async fn state_of(state: &ServerState, id: RequestId) -> Option<RequestState> {
+    state.engine.request_state(id).await
+}
+
+pub async fn position(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, _) = owned_request(&state, &caller, &id).await?;
+    let status = state.engine.queue_status(Some(id)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "request_id": id,
+        "state": state_of(&state, id).await,
+        "position": status.position,
+        "is_running": status.is_running,
+    })))
+}
+
+pub async fn execution(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, owner) = owned_request(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "request_id": id,
+        "agent_id": owner,
+        "state": state_of(&state, id).await,
+    })))
+}
+
+/// Only a queued or running request can be cancelled or completed.
+fn conflict_unless(
+    id: RequestId,
+    current: Option<RequestState>,
+    allowed: &[RequestState],
+) -> Result<(), ApiError> {
+    match current {
+        Some(s) if allowed.contains(&s) => Ok(()),
+        other => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "request {id} is {}, expected {}",
+                other.map_or("unknown".to_owned(), |s| format!("{s:?}").to_lowercase()),
+                allowed
+                    .iter()
+                    .map(|s| format!("{s:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        )),
+    }
+}
+
+pub async fn cancel(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, _) = owned_request(&state, &caller, &id).await?;
+    conflict_unless(
+        id,
+        state_of(&state, id).await,
+        &[RequestState::Queued, RequestState::Running],
+    )?;
+    state.engine.cancel(id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "request_id": id,
+        "state": state_of(&state, id).await,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CompleteBody {
+    /// What the work really cost; priced from its pools and time when absent.
+    actual_cost: Option<Money>,
+}
+
+pub async fn complete(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: CompleteBody = optional_body(&body)?;
+    let (id, _) = owned_request(&state, &caller, &id).await?;
+    conflict_unless(id, state_of(&state, id).await, &[RequestState::Running])?;
+    state.engine.complete(id, body.actual_cost).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "request_id": id,
+        "state": state_of(&state, id).await,
+    })))
+}

@@ -1,0 +1,169 @@
+//! `/api/quotas` and `/api/usage`: limits, their checks and their counters.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{ApiError, Caller, ServerState};
+use crate::model::{ClientId, Metric, Quota, QuotaId, QuotaScope};
+
+pub async fn list(state: web::Data<ServerState>, caller: Caller) -> HttpResponse {
+    let quotas: Vec<Quota> = state
+        .engine
+        .quotas()
+        .await
+        .into_iter()
+        .filter(|q| match &caller {
+            Caller::Admin => true,
+            Caller::Client(me) => q.applies_to(me),
+        })
+        .collect();
+    HttpResponse::Ok().json(quotas)
+}
+
+pub async fn set(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    body: web::Json<Quota>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let quota = body.into_inner();
+    state.engine.set_quota(quota.clone()).await?;
+    Ok(HttpResponse::Ok().json(quota))
+}
+
+/// The quota named `id`, if the caller may change its usage: a client only its own
+/// client-scoped quotas, never a global one.
+async fn owned_quota(
+    state: &ServerState,
+    caller: &Caller,
+    id: &QuotaId,
+) -> Result<Quota, ApiError> {
+    let quota = state
+        .engine
+        .quotas()
+        .await
+        .into_iter()
+        .find(|q| q.id == *id)
+        .ok_or_else(|| ApiError::not_found("quota", id))?;
+    match (&quota.scope, caller) {
+        (_, Caller::Admin) => {}
+        (QuotaScope::Client(owner), caller) => caller.may_act_for(owner)?,
+        (QuotaScope::Global, Caller::Client(_)) => {
+            return Err(ApiError::forbidden(format!("the global quota {id}")));
+        }
+    }
+    Ok(quota)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBody {
+    used: u64,
+}
+
+pub async fn set_usage(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<QuotaId>,
+    body: web::Json<UsageBody>,
+) -> Result<HttpResponse, ApiError> {
+    let quota = owned_quota(&state, &caller, &id).await?;
+    state.engine.set_quota_usage(&quota.id, body.used).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": quota.id, "used": body.used })))
+}
+
+pub async fn reset(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<QuotaId>,
+) -> Result<HttpResponse, ApiError> {
+    let quota = owned_quota(&state, &caller, &id).await?;
+    state.engine.reset_quota(&quota.id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": quota.id, "used": 0 })))
+}
+
+#[derive(Deserialize)]
+pub struct CheckQuery {
+    agent_id: Option<ClientId>,
+    #[serde(rename = "type")]
+    metric: String,
+    amount: Option<u64>,
+}
+
+pub async fn check(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    query: web::Query<CheckQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    if query.metric.is_empty() {
+        return Err(ApiError::bad_query(
+            "type",
+            "",
+            "a metric such as api_calls or tokens",
+        ));
+    }
+    let client = caller.acting_for(query.agent_id, "agent_id")?;
+    let answer = state
+        .engine
+        .check_quota(
+            &client,
+            Metric::parse(&query.metric),
+            query.amount.unwrap_or(1),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+async fn balance(state: &ServerState, client: &ClientId) -> Result<serde_json::Value, ApiError> {
+    let account = state.engine.account(client).await?;
+    Ok(serde_json::json!({
+        "available": account.available,
+        "reserved": account.reserved,
+        "spent": account.spent,
+    }))
+}
+
+pub async fn usage(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    client: web::Path<ClientId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_act_for(&client)?;
+    let stats = state.engine.client_stats(&client).await?;
+    let classes: serde_json::Map<String, serde_json::Value> = stats
+        .classes
+        .iter()
+        .map(|(class, s)| {
+            let tallies = serde_json::json!({
+                "submitted": s.submitted,
+                "admitted": s.admitted,
+                "completed": s.completed,
+                "downgraded": s.downgraded,
+                "refused": s.refused.iter().sum::<u64>(),
+                "spend": s.spend,
+            });
+            (class.as_str().to_owned(), tallies)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "agent_id": stats.client,
+        "account": balance(&state, &client).await?,
+        "classes": classes,
+        "batches": stats.batches,
+        "batch_members": stats.batch_members,
+    })))
+}
+
+pub async fn current_usage(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    client: web::Path<ClientId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_act_for(&client)?;
+    let account = balance(&state, &client).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "agent_id": client.into_inner(),
+        "account": account,
+    })))
+}
