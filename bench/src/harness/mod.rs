@@ -98,6 +98,13 @@ pub struct PriorityFigure {
     pub mean_wait_normal: Option<f64>,
 }
 
+/// Mean waits of the two classes, seconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClassWaits {
+    pub urgent: f64,
+    pub normal: f64,
+}
+
 /// A baseline that could not run, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
@@ -135,13 +142,13 @@ pub struct BenchReport {
     pub heap_loop: SimulatorFigure,
     pub simpy: Option<SimulatorFigure>,
     pub priority: Vec<PriorityFigure>,
-    pub priority_expected: Option<(f64, f64)>,
+    pub priority_expected: Option<ClassWaits>,
     pub rate_limit: RateLimitFigures,
     pub live: LiveFigures,
     pub by_requests: Vec<ScalingPoint>,
     pub by_clients: Vec<ScalingPoint>,
     pub by_pools: Vec<ScalingPoint>,
-    pub memory: Result<MemoryFigure, String>,
+    pub memory: Option<MemoryFigure>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -271,7 +278,83 @@ pub fn measure(plan: Plan, root: &Path, scratch: &Path) -> Result<BenchReport, B
         mean_wait_normal: class_wait("normal"),
     }];
 
-    let (simpy, simpy_version) = match simpy::find_python(root) {
+    let (simpy, simpy_version) = simpy_baselines(&plan, root, &mut priority, &mut skipped);
+
+    tracing::info!("rate limiters");
+    let rate_limit = rate_limit::measure(plan.runs);
+    if rate_limit.governor_ns.is_none() {
+        skipped.push(Skipped {
+            baseline: "governor",
+            reason: rate_limit::GOVERNOR_HOW_TO.to_owned(),
+        });
+    }
+
+    tracing::info!("live engine");
+    let live = live_figures::measure(scratch, plan.live, plan.runs).map_err(BenchError::Live)?;
+
+    tracing::info!("scaling");
+    let mut by_requests = Vec::new();
+    for &requests in &plan.scaling_requests {
+        let mut point = scaling_point(1, 1, requests)?;
+        let heap = mmc_heap::run(&Mmc {
+            customers: requests,
+            ..queue
+        })?;
+        point.heap_loop_wall_secs = Some(heap.wall.as_secs_f64());
+        by_requests.push(point);
+    }
+    let by_clients = plan
+        .client_counts
+        .iter()
+        .map(|&clients| scaling_point(clients, 1, plan.family_requests))
+        .collect::<Result<Vec<_>, _>>()?;
+    let by_pools = plan
+        .pool_counts
+        .iter()
+        .map(|&pools| scaling_point(1, pools, plan.family_requests))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    tracing::info!("memory of {} queued requests", plan.queued_requests);
+    let memory = match memory_figure(plan.queued_requests) {
+        Ok(figure) => Some(figure),
+        Err(reason) => {
+            skipped.push(Skipped {
+                baseline: "peak memory",
+                reason,
+            });
+            None
+        }
+    };
+
+    Ok(BenchReport {
+        priority_expected: cobham_mean_waits(),
+        plan,
+        machine: Machine::describe(),
+        simpy_version,
+        actors,
+        heap_loop,
+        simpy,
+        priority,
+        rate_limit,
+        live,
+        by_requests,
+        by_clients,
+        by_pools,
+        memory,
+        skipped,
+    })
+}
+
+/// SimPy's M/M/c over the plan's runs and its two-class queue once (added to `priority`);
+/// what could not run goes to `skipped`. Returns the M/M/c figure and SimPy's version.
+fn simpy_baselines(
+    plan: &Plan,
+    root: &Path,
+    priority: &mut Vec<PriorityFigure>,
+    skipped: &mut Vec<Skipped>,
+) -> (Option<SimulatorFigure>, Option<String>) {
+    let expected = erlang_c_mean_wait(SERVERS, ARRIVAL_RATE, SERVICE_RATE);
+    match simpy::find_python(root) {
         Ok(python) => {
             tracing::info!("SimPy {}", python.simpy_version);
             let args = |customers: u64| {
@@ -334,69 +417,18 @@ pub fn measure(plan: Plan, root: &Path, scratch: &Path) -> Result<BenchReport, B
             });
             (None, None)
         }
-    };
-
-    tracing::info!("rate limiters");
-    let rate_limit = rate_limit::measure(plan.runs);
-    if rate_limit.governor_ns.is_none() {
-        skipped.push(Skipped {
-            baseline: "governor",
-            reason: rate_limit::GOVERNOR_HOW_TO.to_owned(),
-        });
     }
+}
 
-    tracing::info!("live engine");
-    let live = live_figures::measure(scratch, plan.live, plan.runs).map_err(BenchError::Live)?;
-
-    tracing::info!("scaling");
-    let mut by_requests = Vec::new();
-    for &requests in &plan.scaling_requests {
-        let mut point = scaling_point(1, 1, requests)?;
-        let heap = mmc_heap::run(&Mmc {
-            customers: requests,
-            ..queue
-        })?;
-        point.heap_loop_wall_secs = Some(heap.wall.as_secs_f64());
-        by_requests.push(point);
-    }
-    let by_clients = plan
-        .client_counts
-        .iter()
-        .map(|&clients| scaling_point(clients, 1, plan.family_requests))
-        .collect::<Result<Vec<_>, _>>()?;
-    let by_pools = plan
-        .pool_counts
-        .iter()
-        .map(|&pools| scaling_point(1, pools, plan.family_requests))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    tracing::info!("memory of {} queued requests", plan.queued_requests);
-    let memory = memory::peak_in_child(plan.queued_requests).and_then(|(peak, queued)| {
-        let (baseline, _) = memory::peak_in_child(1)?;
-        Ok(MemoryFigure {
-            queued,
-            peak_rss_bytes: peak,
-            baseline_peak_rss_bytes: baseline,
-            bytes_per_queued_request: peak.saturating_sub(baseline) as f64 / queued.max(1) as f64,
-        })
-    });
-
-    Ok(BenchReport {
-        priority_expected: cobham_mean_waits(),
-        plan,
-        machine: Machine::describe(),
-        simpy_version,
-        actors,
-        heap_loop,
-        simpy,
-        priority,
-        rate_limit,
-        live,
-        by_requests,
-        by_clients,
-        by_pools,
-        memory,
-        skipped,
+/// Peak memory with `requests` queued, less that of a single request.
+fn memory_figure(requests: u64) -> Result<MemoryFigure, String> {
+    let (peak, queued) = memory::peak_in_child(requests)?;
+    let (baseline, _) = memory::peak_in_child(1)?;
+    Ok(MemoryFigure {
+        queued,
+        peak_rss_bytes: peak,
+        baseline_peak_rss_bytes: baseline,
+        bytes_per_queued_request: peak.saturating_sub(baseline) as f64 / queued.max(1) as f64,
     })
 }
 
@@ -422,15 +454,15 @@ fn scaling_point(clients: usize, pools: usize, requests: u64) -> Result<ScalingP
 
 /// Mean waits of the urgent and normal classes under non-preemptive priority (Cobham):
 /// P(wait) / (cμ (1-σ₁)) and P(wait) / (cμ (1-σ₁)(1-σ)), σ₁ the urgent load, σ the total.
-fn cobham_mean_waits() -> Option<(f64, f64)> {
+fn cobham_mean_waits() -> Option<ClassWaits> {
     let capacity = f64::from(SERVERS) * SERVICE_RATE;
     // Erlang C's mean wait is P(wait) / (cμ - λ).
     let waiting =
         erlang_c_mean_wait(SERVERS, ARRIVAL_RATE, SERVICE_RATE)? * (capacity - ARRIVAL_RATE);
     let urgent_load = ARRIVAL_RATE * URGENT_SHARE / capacity;
     let total_load = ARRIVAL_RATE / capacity;
-    Some((
-        waiting / (capacity * (1.0 - urgent_load)),
-        waiting / (capacity * (1.0 - urgent_load) * (1.0 - total_load)),
-    ))
+    Some(ClassWaits {
+        urgent: waiting / (capacity * (1.0 - urgent_load)),
+        normal: waiting / (capacity * (1.0 - urgent_load) * (1.0 - total_load)),
+    })
 }

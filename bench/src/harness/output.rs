@@ -144,12 +144,12 @@ pub fn markdown(report: &BenchReport) -> String {
             optional(row.mean_wait_normal),
         );
     }
-    if let Some((urgent, normal)) = report.priority_expected {
+    if let Some(expected) = report.priority_expected {
         let _ = writeln!(
             out,
             "| Cobham (non-preemptive priority) | | | {} | {} |",
-            number(urgent),
-            number(normal)
+            number(expected.urgent),
+            number(expected.normal)
         );
     }
 
@@ -228,7 +228,7 @@ pub fn markdown(report: &BenchReport) -> String {
 
     let _ = writeln!(out, "\n## Memory\n");
     match &report.memory {
-        Ok(memory) => {
+        Some(memory) => {
             let _ = writeln!(
                 out,
                 "Peak resident memory with {} requests queued at once: {:.1} MiB \
@@ -239,8 +239,8 @@ pub fn markdown(report: &BenchReport) -> String {
                 memory.bytes_per_queued_request,
             );
         }
-        Err(reason) => {
-            let _ = writeln!(out, "Not measured: {reason}");
+        None => {
+            let _ = writeln!(out, "Not measured: see Skipped.");
         }
     }
     if !report.skipped.is_empty() {

@@ -58,15 +58,19 @@ struct Estimate {
     point_estimate: f64,
 }
 
-/// The median criterion saved for `rate_limit/allowed/<name>`, in nanoseconds.
+/// The median criterion saved for `rate_limit/allowed/<name>`, in nanoseconds: looked for
+/// in the target folder this binary was built into, then in `$CARGO_TARGET_DIR`.
 fn criterion_median(name: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join(format!(
-        "criterion/rate_limit_allowed/{name}/new/estimates.json"
-    ));
-    let text = std::fs::read_to_string(path).ok()?;
-    let estimates: Estimates = serde_json::from_str(&text).ok()?;
-    Some(estimates.median.point_estimate)
+    let built_into = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_owned()));
+    let from_env = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
+    built_into.into_iter().chain(from_env).find_map(|target| {
+        let path = target.join(format!(
+            "criterion/rate_limit_allowed/{name}/new/estimates.json"
+        ));
+        let text = std::fs::read_to_string(path).ok()?;
+        let estimates: Estimates = serde_json::from_str(&text).ok()?;
+        Some(estimates.median.point_estimate)
+    })
 }
