@@ -112,15 +112,16 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// One point of a scaling series: replay wall time and rate for a scenario size.
+/// One point of a scaling series: replay wall time for a scenario size.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScalingPoint {
     pub requests: u64,
     pub clients: usize,
     pub pools: usize,
-    pub wall_secs: f64,
-    pub requests_per_sec: f64,
-    pub heap_loop_wall_secs: Option<f64>,
+    /// Wall seconds of the actor simulator's replay, over the plan's runs.
+    pub wall_secs: Option<Spread>,
+    /// Wall seconds of the heap loop on the same M/M/c, for the series by requests.
+    pub heap_loop_wall_secs: Option<Spread>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,23 +296,26 @@ pub fn measure(plan: Plan, root: &Path, scratch: &Path) -> Result<BenchReport, B
     tracing::info!("scaling");
     let mut by_requests = Vec::new();
     for &requests in &plan.scaling_requests {
-        let mut point = scaling_point(1, 1, requests)?;
-        let heap = mmc_heap::run(&Mmc {
+        let mut point = scaling_point(1, 1, requests, plan.runs)?;
+        let heap = Mmc {
             customers: requests,
             ..queue
-        })?;
-        point.heap_loop_wall_secs = Some(heap.wall.as_secs_f64());
+        };
+        let walls = (0..plan.runs)
+            .map(|_| mmc_heap::run(&heap).map(|run| run.wall.as_secs_f64()))
+            .collect::<Result<Vec<_>, _>>()?;
+        point.heap_loop_wall_secs = Spread::of(&walls);
         by_requests.push(point);
     }
     let by_clients = plan
         .client_counts
         .iter()
-        .map(|&clients| scaling_point(clients, 1, plan.family_requests))
+        .map(|&clients| scaling_point(clients, 1, plan.family_requests, plan.runs))
         .collect::<Result<Vec<_>, _>>()?;
     let by_pools = plan
         .pool_counts
         .iter()
-        .map(|&pools| scaling_point(1, pools, plan.family_requests))
+        .map(|&pools| scaling_point(1, pools, plan.family_requests, plan.runs))
         .collect::<Result<Vec<_>, _>>()?;
 
     tracing::info!("memory of {} queued requests", plan.queued_requests);
@@ -439,15 +443,21 @@ fn replay(scenario: &Scenario) -> Result<sim::Report, BenchError> {
     })
 }
 
-fn scaling_point(clients: usize, pools: usize, requests: u64) -> Result<ScalingPoint, BenchError> {
+fn scaling_point(
+    clients: usize,
+    pools: usize,
+    requests: u64,
+    runs: usize,
+) -> Result<ScalingPoint, BenchError> {
     let scenario = scenarios::mmc_family(clients, pools, requests)?;
-    let report = replay(&scenario)?;
+    let walls = (0..runs)
+        .map(|_| replay(&scenario).map(|report| report.wall.as_secs_f64()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ScalingPoint {
-        requests: report.requests,
+        requests,
         clients,
         pools,
-        wall_secs: report.wall.as_secs_f64(),
-        requests_per_sec: report.replay_rate(),
+        wall_secs: Spread::of(&walls),
         heap_loop_wall_secs: None,
     })
 }
