@@ -12,11 +12,11 @@ pub struct Python {
     pub simpy_version: String,
 }
 
-/// The project's `.venv` first, then `python3` from the path; the reason for the last
-/// failure when neither imports SimPy.
+/// The project's `.venv` first, then `python3` from the path; why each failed when neither
+/// imports SimPy.
 pub fn find_python(root: &Path) -> Result<Python, String> {
     let candidates = [root.join(".venv/bin/python"), PathBuf::from("python3")];
-    let mut reason = String::new();
+    let mut reasons = Vec::new();
     for interpreter in candidates {
         let output = Command::new(&interpreter)
             .args(["-c", "import simpy; print(simpy.__version__)"])
@@ -31,13 +31,17 @@ pub fn find_python(root: &Path) -> Result<Python, String> {
             Ok(out) => {
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 let last = stderr.lines().last().unwrap_or("no message").to_owned();
-                reason = format!("{} cannot import simpy: {last}", interpreter.display());
+                reasons.push(format!(
+                    "{} cannot import simpy: {last}",
+                    interpreter.display()
+                ));
             }
-            Err(e) => reason = format!("{} did not start: {e}", interpreter.display()),
+            Err(e) => reasons.push(format!("{} did not start: {e}", interpreter.display())),
         }
     }
     Err(format!(
-        "{reason} (install it with `.venv/bin/pip install simpy`)"
+        "{} (install it with `.venv/bin/pip install simpy`)",
+        reasons.join("; ")
     ))
 }
 
