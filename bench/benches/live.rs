@@ -6,11 +6,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use quartermaster::actors::CheckQuota;
-use quartermaster::live::{LiveConfig, LiveEngine, SubmitOutcome};
-use quartermaster::model::{
-    Client, ClientId, Metric, Money, Need, Period, Pool, PoolId, PoolKind, Quota, QuotaScope,
-    Request, RequestClass, RequestId, Tier,
-};
+use quartermaster::model::{ClientId, Metric};
+use quartermaster_bench::live::{CLIENT, engine, submit_complete_round};
 
 /// Quota checks per message in the batched bench.
 const QUOTA_BATCH: usize = 1024;
@@ -26,64 +23,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-async fn engine(dir: &std::path::Path, group_commit: bool) -> LiveEngine {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).unwrap();
-    let config = LiveConfig {
-        no_group_commit: !group_commit,
-        ..LiveConfig::default()
-    };
-    let engine = LiveEngine::open(dir.join("bench.db"), config)
-        .await
-        .unwrap();
-    engine
-        .add_pool(Pool {
-            id: PoolId::new("api"),
-            kind: PoolKind::Slot {
-                slots: 1_000_000,
-                cost_per_hour: Money::ZERO,
-            },
-            autoscale: None,
-        })
-        .await
-        .unwrap();
-    let mut client = Client::new("bot", Tier::Enterprise);
-    client.credits = Money::from_units(1_000_000_000);
-    client.max_concurrent = Some(1_000_000);
-    engine.add_client(client).await.unwrap();
-    engine
-        .set_quota(Quota::new(
-            "calls",
-            QuotaScope::Global,
-            Metric::ApiCalls,
-            u64::MAX / 4,
-            Period::Monthly,
-        ))
-        .await
-        .unwrap();
-    engine
-}
-
-fn request() -> Request {
-    Request {
-        id: RequestId(0),
-        client: ClientId::new("bot"),
-        class: RequestClass::Normal,
-        urgency: 0.5,
-        needs: vec![Need {
-            pool: PoolId::new("api"),
-            amount: 1,
-        }],
-        estimated_cost: Some(Money::from_micros(10)),
-        alternative: None,
-    }
-}
-
 fn quota_check(c: &mut Criterion) {
     let rt = runtime();
     let dir = std::env::temp_dir().join("qm-bench-quota");
-    let engine = rt.block_on(engine(&dir, true));
-    let bot = ClientId::new("bot");
+    let engine = rt.block_on(engine(&dir, true)).unwrap();
+    let bot = ClientId::new(CLIENT);
     let mut group = c.benchmark_group("live");
     group.throughput(Throughput::Elements(1));
     group.bench_function("check_quota", |b| {
@@ -121,41 +65,19 @@ fn submit_complete(c: &mut Criterion) {
             "commit_each"
         };
         let dir = std::env::temp_dir().join(format!("qm-bench-{name}"));
-        let engine = rt.block_on(engine(&dir, group_commit));
+        let engine = rt.block_on(engine(&dir, group_commit)).unwrap();
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    rt.block_on(round(&engine));
+                    rt.block_on(submit_complete_round(&engine, CALLERS))
+                        .unwrap();
                 }
                 start.elapsed()
             })
         });
     }
     group.finish();
-}
-
-/// `CALLERS` tasks each submit one request and complete it.
-async fn round(engine: &LiveEngine) {
-    let tasks: Vec<_> = (0..CALLERS)
-        .map(|_| {
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                let SubmitOutcome::Started { request, .. } =
-                    engine.submit(request()).await.unwrap()
-                else {
-                    panic!("the bench pool never refuses");
-                };
-                engine
-                    .complete(request, Some(Money::from_micros(10)))
-                    .await
-                    .unwrap();
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
 }
 
 criterion_group! {

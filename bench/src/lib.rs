@@ -1,4 +1,9 @@
-//! Shared helpers for the benches; the benches themselves live in `benches/`.
+//! The benches' shared parts, the bare heap-loop M/M/c, and the comparison harness behind
+//! `qm bench` (binary `qm-bench`); the criterion benches themselves live in `benches/`.
+
+pub mod harness;
+pub mod live;
+pub mod mmc_heap;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per behaviour.
 
 mod batching;
+mod bench_cli;
 mod bookings;
 mod check;
 mod cli;

@@ -1,7 +1,7 @@
 //! `qm`: the Quartermaster command line.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +42,17 @@ enum Command {
     Check {
         /// The scenario file (RON).
         scenario: PathBuf,
+    },
+    /// Benchmark the simulator and the live engine against a bare heap loop, SimPy and
+    /// governor. Runs `qm-bench`, built beside `qm` by
+    /// `cargo build --release -p quartermaster-bench`.
+    Bench {
+        /// Fewer customers and runs: under two minutes.
+        #[arg(long)]
+        quick: bool,
+        /// Where report.md, report.json and scaling.svg go.
+        #[arg(long, default_value = "bench-report")]
+        out: PathBuf,
     },
     /// Operate on the credentials vault of a live database. Keys come only from the
     /// environment: QM_ENCRYPTION_KEY (64 hex characters) holds the current one.
@@ -140,6 +151,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench { quick, out } => match bench(quick, &out) {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Vault { command } => match vault(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -263,4 +281,31 @@ fn vault(command: VaultCommand) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
     }
+}
+
+/// Runs the harness binary next to this one. It lives in the bench crate so the engine
+/// does not depend on SimPy's scripts, governor or the bench code.
+fn bench(quick: bool, out: &Path) -> Result<ExitCode, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find qm itself: {e}"))?;
+    let harness = exe.with_file_name(format!("qm-bench{}", std::env::consts::EXE_SUFFIX));
+    if !harness.is_file() {
+        return Err(format!(
+            "{} not found: build it with `cargo build --release -p quartermaster-bench`, \
+             or run `cargo run --release -p quartermaster-bench --bin qm-bench -- --quick`",
+            harness.display()
+        ));
+    }
+    let mut command = std::process::Command::new(&harness);
+    command.arg("--out").arg(out);
+    if quick {
+        command.arg("--quick");
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("{} did not start: {e}", harness.display()))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
 }
