@@ -51,3 +51,35 @@ fn mmc_mean_wait_matches_erlang_c() {
     let mean_ratio = errors.iter().sum::<f64>() / errors.len() as f64;
     assert!((mean_ratio - 1.0).abs() < 0.015, "mean ratio {mean_ratio}");
 }
+
+/// A `quota_limit` event raises the limit mid-run: fewer refusals than without it, and the
+/// change shows as `quota.updated`.
+#[test]
+fn a_quota_limit_event_changes_the_limit_mid_run() {
+    let text = r#"(
+        name: "quota-change",
+        start: "2026-01-05T00:00:00Z",
+        duration_secs: 200,
+        pools: [(id: "api", kind: slot(slots: 100, cost_per_hour: 0))],
+        clients: [(id: "bot", tier: enterprise)],
+        quotas: [(id: "calls", scope: global, metric: api_calls, limit: 100, period: daily)],
+        workloads: [(
+            client: "bot",
+            arrivals: constant(rate_per_sec: 2),
+            kinds: [(name: "k", class: normal, needs: [(pool: "api", amount: constant(1))], service_secs: constant(0.1))],
+        )],
+        events: [(at_secs: 100, action: quota_limit(quota: "calls", limit: 1000))],
+    )"#;
+    let with_event = sim::parse(text, "t").unwrap();
+    let mut without_event = with_event.clone();
+    without_event.events.clear();
+    let options = RunOptions::default();
+    let raised = sim::run(&with_event, &options).unwrap();
+    let fixed = sim::run(&without_event, &options).unwrap();
+    let refused = |r: &sim::Report| r.totals.refused.get("quota").copied().unwrap_or(0);
+    // 399 arrivals, every half second from 0.5 s; 199 of them before the change at 100 s.
+    assert_eq!(fixed.totals.submitted, 399);
+    assert_eq!((fixed.totals.completed, refused(&fixed)), (100, 299));
+    assert_eq!((raised.totals.completed, refused(&raised)), (300, 99));
+    assert_eq!(raised.events.get("quota.updated"), Some(&1));
+}

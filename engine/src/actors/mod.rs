@@ -30,6 +30,6 @@ pub use scheduler::{
 };
 pub use scheduler::{
     BatchMember, Batching, ClientSetup, Completion, Dispatched, Dispatches, Finish, FormedBatch,
-    Job, JobVariant, PoolChange, SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit,
-    Snapshot, Submit, TakeSnapshot, Wake, Withdrawn,
+    Job, JobVariant, PoolChange, SchedulerActor, SchedulerConfig, SetClientActive, Snapshot,
+    Submit, TakeSnapshot, Wake, Withdrawn,
 };

@@ -164,13 +164,6 @@ pub enum PoolChange {
     Price { pool: usize, price: Money },
 }
 
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<(), crate::model::ValidationError>")]
-pub struct SetQuotaLimit {
-    pub quota: crate::model::QuotaId,
-    pub limit: u64,
-}
-
 /// A client joins or leaves; leaving withdraws its queued requests.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Withdrawn")]
@@ -859,26 +852,6 @@ impl Handler<PoolChange> for SchedulerActor {
         self.dispatch(now, &mut out);
         self.wake_for_batches(&mut out);
         MessageResult(out)
-    }
-}
-
-impl Handler<SetQuotaLimit> for SchedulerActor {
-    type Result = Result<(), crate::model::ValidationError>;
-
-    fn handle(&mut self, msg: SetQuotaLimit, _: &mut Context<Self>) -> Self::Result {
-        let quotas = self.gate.quotas_mut();
-        let Some(state) = quotas.get(&msg.quota) else {
-            return Err(crate::model::ValidationError::new(
-                "quota",
-                &msg.quota,
-                "the id of a quota",
-            ));
-        };
-        let mut quota = state.quota().clone();
-        quota.limit = msg.limit;
-        quotas.update(quota.clone())?;
-        self.publish(self.clock.now(), EventKind::QuotaUpdated { id: quota.id });
-        Ok(())
     }
 }
 

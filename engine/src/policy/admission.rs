@@ -408,9 +408,16 @@ impl Gate {
         }
         self.demands
             .push((Metric::Cost, cost.micros().max(0) as u64));
-        for &(pool, amount) in needs {
-            self.demands
-                .push((Metric::Named(self.gauges[pool].pool.id.0.clone()), amount));
+        // Per-pool demands cost a name each; build them only when some quota counts one.
+        let counts_pools = self
+            .quotas
+            .iter()
+            .any(|state| matches!(state.quota().metric, Metric::Named(_)));
+        if counts_pools {
+            for &(pool, amount) in needs {
+                self.demands
+                    .push((Metric::Named(self.gauges[pool].pool.id.0.clone()), amount));
+            }
         }
     }
 
@@ -437,14 +444,16 @@ impl Gate {
         if !self.quotas.is_empty() {
             let actual_micros = actual.micros().max(0) as u64;
             let millis = held.as_millis().min(u64::MAX as u128) as u64;
-            let mut after_the_fact = vec![(Metric::ComputeMs, millis)];
-            if actual_micros > admitted.cost_counted {
-                after_the_fact.push((Metric::Cost, actual_micros - admitted.cost_counted));
-            } else if actual_micros < admitted.cost_counted {
+            let overrun = actual_micros.saturating_sub(admitted.cost_counted);
+            if actual_micros < admitted.cost_counted {
                 let unused = [(Metric::Cost, admitted.cost_counted - actual_micros)];
                 self.quotas.refund_many(client, &unused, now);
             }
-            notices = self.quotas.record_many(client, &after_the_fact, now);
+            let after_the_fact = [(Metric::ComputeMs, millis), (Metric::Cost, overrun)];
+            let counted = if overrun > 0 { 2 } else { 1 };
+            notices = self
+                .quotas
+                .record_many(client, &after_the_fact[..counted], now);
         }
         let settlement = self.credits.settle(admitted.reservation, actual, now)?;
         Ok(Finished {

@@ -20,8 +20,7 @@ use super::scenario::{Action, Estimate, Scenario, secs};
 use crate::actors::{
     Batching, ClientActor, ClientSetup, Completion, Dispatches, Finish, GetClientStats, GetLedger,
     GetPoolHistory, GetSeries, Job, JobVariant, LedgerActor, MonitorActor, PoolActor, PoolCommand,
-    SchedulerActor, SchedulerConfig, SetClientActive, SetQuotaLimit, Submit, TakeSnapshot, Tick,
-    Wake,
+    SchedulerActor, SchedulerConfig, SetClientActive, SetQuota, Submit, TakeSnapshot, Tick, Wake,
 };
 use crate::clock::{SharedClock, VirtualClock};
 use crate::model::{
@@ -460,12 +459,14 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                     pool_actors[p].send(PoolCommand::Price(*price)).await?
                 }
                 Action::QuotaLimit { quota, limit } => {
-                    scheduler
-                        .send(SetQuotaLimit {
-                            quota: quota.clone(),
-                            limit: *limit,
-                        })
-                        .await??;
+                    let mut changed = scenario
+                        .quotas
+                        .iter()
+                        .find(|q| &q.id == quota)
+                        .cloned()
+                        .expect("validated reference");
+                    changed.limit = *limit;
+                    scheduler.send(SetQuota(changed)).await??;
                     Dispatches::default()
                 }
                 Action::ClientJoins { client } | Action::ClientLeaves { client } => {
