@@ -2,11 +2,20 @@
 //! and prints every acknowledged operation; the parent kills it with SIGKILL mid-load,
 //! reopens the file and checks that every acknowledged operation is there, that credit is
 //! conserved, and that no confirmed bookings of one resource overlap.
+//!
+//! Two kinds of kill point. "After N": the parent kills once it has read N
+//! acknowledgements, so the child has run on a little (the realistic crash). "Freeze at
+//! N": the child stops itself with SIGSTOP the instant it prints its N-th
+//! acknowledgement, and the parent kills the frozen process: the crash lands exactly at
+//! an acknowledgement, which is where an acknowledgement sent before its cause is
+//! durable shows up every time, not only when the timing happens to line up.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use quartermaster::live::{LiveConfig, LiveEngine, RequestState, SubmitOutcome};
 use quartermaster::model::{
@@ -18,6 +27,10 @@ use quartermaster::policy::booking::BookingFilter;
 use crate::live::{fresh_dir, request, slot_pool};
 
 const DB_VARIABLE: &str = "QM_CRASH_DB";
+/// Set in the child: freeze (SIGSTOP) at this acknowledgement.
+const FREEZE_VARIABLE: &str = "QM_CRASH_FREEZE_AT";
+/// The line a child prints just before it freezes itself.
+const FROZEN: &str = "FROZEN";
 const CREDITS: i64 = 1_000;
 const RESOURCES: [&str; 2] = ["gpu-1", "gpu-2"];
 
@@ -51,6 +64,24 @@ async fn child_load() {
     for id in RESOURCES {
         engine.add_resource(resource(id)).await.unwrap();
     }
+    let freeze_at: usize = std::env::var(FREEZE_VARIABLE)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let frozen = Arc::new(AtomicBool::new(false));
+    // Prints an acknowledgement. From the chosen count on, the first start of a request
+    // that had to wait in the queue (so was started by somebody else's command) stops the
+    // whole process at once: the moment a too-early acknowledgement would be lost.
+    let ack = move |what: &str, id: u64, waited: bool| {
+        println!("ACK {what} {id}");
+        let count = acknowledged.fetch_add(1, Ordering::SeqCst) + 1;
+        if count >= freeze_at && waited && !frozen.swap(true, Ordering::SeqCst) {
+            println!("{FROZEN}");
+            // SAFETY: raise has no preconditions; SIGSTOP stops every thread of the process.
+            unsafe { libc::raise(libc::SIGSTOP) };
+        }
+    };
     println!("READY");
     // Bookings go a day ahead, on whole hours, so they are never in the past.
     let hour = 3_600_000_000_000i64;
@@ -59,20 +90,26 @@ async fn child_load() {
     let tasks: Vec<_> = (0..8u64)
         .map(|task| {
             let engine = engine.clone();
+            let ack = ack.clone();
             tokio::spawn(async move {
                 let bot = ClientId::new("bot");
                 for i in 0..1_000_000u64 {
-                    if let SubmitOutcome::Started { request: id, .. } = engine
-                        .submit(request("bot", "gpu", Money::from_units(1)))
+                    let (_, mut outcome) = engine
+                        .enqueue(request("bot", "gpu", Money::from_units(1)))
                         .await
-                        .unwrap()
-                    {
-                        println!("ACK started {}", id.0);
+                        .unwrap();
+                    // Not decided when its own submit was acknowledged: it waited.
+                    let (decided, waited) = match outcome.try_recv() {
+                        Ok(decided) => (decided, false),
+                        Err(_) => (outcome.await.unwrap(), true),
+                    };
+                    if let SubmitOutcome::Started { request: id, .. } = decided {
+                        ack("started", id.0, waited);
                         engine
                             .complete(id, Some(Money::from_micros(500_000)))
                             .await
                             .unwrap();
-                        println!("ACK completed {}", id.0);
+                        ack("completed", id.0, false);
                     }
                     let slot = ((task * 7919 + i * 104_729) % 200) as i64;
                     let hours = 1 + (i % 3) as i64;
@@ -80,7 +117,7 @@ async fn child_load() {
                     let start = Timestamp::from_nanos(base + slot * hour);
                     let end = Timestamp::from_nanos(base + (slot + hours) * hour);
                     if let Ok(booking) = engine.book(&resource, &bot, start, end, "load").await {
-                        println!("ACK booked {}", booking.id.0);
+                        ack("booked", booking.id.0, false);
                     }
                 }
             })
@@ -98,9 +135,50 @@ struct Acknowledged {
     booked: Vec<u64>,
 }
 
-/// Runs the child until it has acknowledged `kill_after` operations, then SIGKILLs it.
-fn run_child_and_kill(path: &std::path::Path, kill_after: usize) -> Acknowledged {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+/// Where the child dies.
+#[derive(Debug, Clone, Copy)]
+enum KillPoint {
+    /// Killed by the parent once it has read this many acknowledgements.
+    After(usize),
+    /// Frozen by itself at this acknowledgement, then killed.
+    FreezeAt(usize),
+}
+
+impl Acknowledged {
+    fn record(&mut self, line: &str) -> bool {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("ACK") {
+            return false;
+        }
+        let kind = words.next().unwrap();
+        let id: u64 = words.next().unwrap().parse().unwrap();
+        match kind {
+            "started" => self.started.push(id),
+            "completed" => self.completed.push(id),
+            "booked" => self.booked.push(id),
+            other => panic!("unknown acknowledgement {other}"),
+        }
+        true
+    }
+}
+
+/// Whether the process is stopped (state `T` in `/proc/PID/stat`).
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the command name, which is in parentheses.
+            let after = stat.rsplit_once(')')?.1;
+            after.split_whitespace().next().map(|state| state == "T")
+        })
+        .unwrap_or(false)
+}
+
+/// Runs the child under load until the kill point, SIGKILLs it, and returns every
+/// acknowledgement it printed.
+fn run_child_and_kill(path: &std::path::Path, point: KillPoint) -> Acknowledged {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "crash::child_load",
             "--exact",
@@ -110,45 +188,106 @@ fn run_child_and_kill(path: &std::path::Path, kill_after: usize) -> Acknowledged
         ])
         .env(DB_VARIABLE, path)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+        .stderr(Stdio::null());
+    if let KillPoint::FreezeAt(n) = point {
+        command.env(FREEZE_VARIABLE, n.to_string());
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acknowledged = Acknowledged::default();
     let mut count = 0;
-    for line in BufReader::new(stdout).lines() {
+    let mut killed = false;
+    for line in lines.by_ref() {
         let line = line.unwrap();
-        let mut words = line.split_whitespace();
-        if words.next() != Some("ACK") {
-            continue;
+        if acknowledged.record(&line) {
+            count += 1;
         }
-        let kind = words.next().unwrap().to_owned();
-        let id: u64 = words.next().unwrap().parse().unwrap();
-        match kind.as_str() {
-            "started" => acknowledged.started.push(id),
-            "completed" => acknowledged.completed.push(id),
-            "booked" => acknowledged.booked.push(id),
-            other => panic!("unknown acknowledgement {other}"),
-        }
-        count += 1;
-        if count >= kill_after {
-            child.kill().unwrap(); // SIGKILL on Unix: no chance to flush or close anything.
-            break;
+        match point {
+            KillPoint::After(n) if count >= n => {
+                child.kill().unwrap(); // SIGKILL on Unix: no chance to flush or close anything.
+                killed = true;
+                break;
+            }
+            KillPoint::FreezeAt(_) if line == FROZEN => {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !is_stopped(child.id()) {
+                    assert!(Instant::now() < deadline, "the child never froze");
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                child.kill().unwrap();
+                killed = true;
+                break;
+            }
+            _ => {}
         }
     }
+    // Whatever the child printed before it died was acknowledged too.
+    for line in lines {
+        let Ok(line) = line else { break };
+        acknowledged.record(&line);
+    }
     let status = child.wait().unwrap();
-    assert_eq!(
-        count, kill_after,
+    assert!(
+        killed,
         "the child stopped by itself ({status}) before it was killed"
     );
     acknowledged
 }
 
+/// Keeps both cores busy while the crash rounds run, so the engine's threads are
+/// descheduled at awkward moments the way they are on a loaded machine.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(threads: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 1u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..10_000 {
+                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005) + 1);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_work_survives_sigkill() {
-    for (round, kill_after) in [25usize, 300, 1200].into_iter().enumerate() {
+    let _load = Load::start(2);
+    let points = [
+        KillPoint::FreezeAt(3),
+        KillPoint::FreezeAt(11),
+        KillPoint::FreezeAt(40),
+        KillPoint::FreezeAt(97),
+        KillPoint::FreezeAt(230),
+        KillPoint::FreezeAt(512),
+        KillPoint::After(25),
+        KillPoint::After(300),
+        KillPoint::After(1200),
+    ];
+    for (round, point) in points.into_iter().enumerate() {
         let path = fresh_dir(&format!("crash-{round}")).join("qm.db");
-        let acknowledged = run_child_and_kill(&path, kill_after);
+        let acknowledged = run_child_and_kill(&path, point);
+        let round = format!("{round} ({point:?})");
         assert!(acknowledged.started.len() + acknowledged.booked.len() > 0);
 
         let engine = LiveEngine::open(&path, LiveConfig::default())

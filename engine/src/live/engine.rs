@@ -130,6 +130,10 @@ struct Driver {
     next_request: u64,
     /// Requests whose submitter waits for the start or the refusal.
     waiting: HashMap<RequestId, oneshot::Sender<SubmitOutcome>>,
+    /// Outcomes decided by the command being applied, held back until that command is
+    /// durable: a start caused by a completion must not reach its submitter before the
+    /// completion is on disk, or a crash could bring the request back queued.
+    notices: Notices,
     /// Where every request submitted so far stands.
     requests: HashMap<RequestId, RequestState>,
     /// Who submitted each request, so a front end can tell owners from strangers.
@@ -213,6 +217,7 @@ impl LiveEngine {
                 resources: BTreeMap::new(),
                 next_request: 0,
                 waiting: HashMap::new(),
+                notices: Notices::default(),
                 requests: HashMap::new(),
                 submitters: HashMap::new(),
                 wake_at: None,
@@ -253,16 +258,39 @@ impl LiveEngine {
 
     /// Applies a change: stamped, applied, logged, and on disk before this returns.
     async fn execute(&self, command: Command) -> Result<Reply, LiveError> {
-        let (reply, durable, wake) = {
+        self.sequence(|_| Ok(command)).await
+    }
+
+    /// The sequencer: `prepare` builds the command under the lock (a submit takes its id
+    /// there), then it is applied, logged, and waited for until durable. Outcomes it
+    /// decided for other waiting submitters are told only then.
+    async fn sequence(
+        &self,
+        prepare: impl FnOnce(&mut Driver) -> Result<Command, LiveError>,
+    ) -> Result<Reply, LiveError> {
+        let (reply, durable, wake, notices) = {
             let mut driver = self.inner.driver.lock().await;
             driver.advance_to_wall_clock();
+            let command = prepare(&mut driver)?;
             let at = driver.clock.now();
-            let reply = driver.apply(&command).await?;
+            let applied = driver.apply(&command).await;
+            // Outcomes of a command that failed, or could not be logged, are never told.
+            let notices = driver.notices.take();
+            let reply = match applied {
+                Ok(reply) => reply,
+                Err(e) => {
+                    if let Command::Submit { request } = &command {
+                        driver.waiting.remove(&request.id);
+                    }
+                    return Err(e);
+                }
+            };
             let durable = self.inner.journal.append(at, &command)?;
-            (reply, durable, driver.wake_at)
+            (reply, durable, driver.wake_at, notices)
         };
         self.arm_wake(wake);
         durable.wait().await?;
+        notices.send();
         Ok(reply)
     }
 
@@ -440,29 +468,15 @@ impl LiveEngine {
         mut request: Request,
     ) -> Result<(RequestId, oneshot::Receiver<SubmitOutcome>), LiveError> {
         let (tell, outcome) = oneshot::channel();
-        let (reply, durable, wake) = {
-            let mut driver = self.inner.driver.lock().await;
-            driver.advance_to_wall_clock();
-            request.id = RequestId(driver.next_request);
-            request.validate()?;
-            driver.check_request(&request)?;
-            let at = driver.clock.now();
-            driver.waiting.insert(request.id, tell);
-            let command = Command::Submit { request };
-            let reply = match driver.apply(&command).await {
-                Ok(reply) => reply,
-                Err(e) => {
-                    if let Command::Submit { request } = &command {
-                        driver.waiting.remove(&request.id);
-                    }
-                    return Err(e);
-                }
-            };
-            let durable = self.inner.journal.append(at, &command)?;
-            (reply, durable, driver.wake_at)
-        };
-        self.arm_wake(wake);
-        durable.wait().await?;
+        let reply = self
+            .sequence(|driver| {
+                request.id = RequestId(driver.next_request);
+                request.validate()?;
+                driver.check_request(&request)?;
+                driver.waiting.insert(request.id, tell);
+                Ok(Command::Submit { request })
+            })
+            .await?;
         match reply {
             Reply::Submitted(id) => Ok((id, outcome)),
             _ => unreachable!("a submit answers with its id"),
@@ -775,6 +789,28 @@ fn start_actors(
     Ok((system, arbiter, actors))
 }
 
+/// Outcomes waiting for the command that decided them to be durable.
+#[derive(Default)]
+struct Notices(Vec<(oneshot::Sender<SubmitOutcome>, SubmitOutcome)>);
+
+impl Notices {
+    fn hold(&mut self, tell: oneshot::Sender<SubmitOutcome>, outcome: SubmitOutcome) {
+        self.0.push((tell, outcome));
+    }
+
+    fn take(&mut self) -> Notices {
+        std::mem::take(self)
+    }
+
+    /// Tells each waiting submitter; call only once the deciding command is durable.
+    fn send(self) {
+        for (tell, outcome) in self.0 {
+            // A submitter that stopped waiting is not an error.
+            let _ = tell.send(outcome);
+        }
+    }
+}
+
 impl Driver {
     /// Moves the engine's clock to the wall clock (never backwards).
     fn advance_to_wall_clock(&mut self) {
@@ -836,10 +872,13 @@ impl Driver {
         for started in out.started {
             self.requests.insert(started.request, RequestState::Running);
             if let Some(tell) = self.waiting.remove(&started.request) {
-                let _ = tell.send(SubmitOutcome::Started {
-                    request: started.request,
-                    downgraded: started.downgraded,
-                });
+                self.notices.hold(
+                    tell,
+                    SubmitOutcome::Started {
+                        request: started.request,
+                        downgraded: started.downgraded,
+                    },
+                );
             }
         }
         for (request, refusal) in out.refused {
@@ -849,7 +888,8 @@ impl Driver {
                 }
             });
             if let Some(tell) = self.waiting.remove(&request) {
-                let _ = tell.send(SubmitOutcome::Refused { request, refusal });
+                self.notices
+                    .hold(tell, SubmitOutcome::Refused { request, refusal });
             }
         }
         let now = self.clock.now();
