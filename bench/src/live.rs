@@ -61,6 +61,7 @@ pub fn request() -> Request {
         }],
         estimated_cost: Some(Money::from_micros(10)),
         alternative: None,
+        batch: None,
     }
 }
 

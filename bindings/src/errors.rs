@@ -7,18 +7,29 @@ use pyo3::prelude::*;
 
 use quartermaster::live::LiveError;
 use quartermaster::live::vault::VaultError;
+use quartermaster::model::ValidationError;
 use quartermaster::policy::booking::BookingError;
 use quartermaster::policy::reservation::ReserveError;
 use quartermaster::sim::{RunError, ScenarioError};
 
 /// The Python exception `class` of `quartermaster.errors` carrying `message`.
 pub fn raise(class: &str, message: impl Into<String>) -> PyErr {
+    raise_with(class, message, |_| Ok(()))
+}
+
+/// Like [`raise`], with attributes set on the exception by `describe`.
+fn raise_with(
+    class: &str,
+    message: impl Into<String>,
+    describe: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<()>,
+) -> PyErr {
     let message = message.into();
     Python::attach(|py| {
         let made = py
             .import("quartermaster.errors")
             .and_then(|module| module.getattr(class))
-            .and_then(|class| class.call1((message.clone(),)));
+            .and_then(|class| class.call1((message.clone(),)))
+            .and_then(|exception| describe(&exception).map(|()| exception));
         match made {
             Ok(exception) => PyErr::from_value(exception),
             Err(e) => PyRuntimeError::new_err(format!(
@@ -28,18 +39,77 @@ pub fn raise(class: &str, message: impl Into<String>) -> PyErr {
     })
 }
 
+/// An exception naming the field, the value and what was expected, as attributes too.
+fn invalid(class: &str, message: String, error: &ValidationError) -> PyErr {
+    raise_with(class, message, |exception| {
+        exception.setattr("field", &error.field)?;
+        exception.setattr("value", &error.value)?;
+        exception.setattr("expected", &error.expected)
+    })
+}
+
 pub fn invalid_input(message: impl Into<String>) -> PyErr {
     raise("InvalidInput", message)
 }
 
+/// A scenario's problems, also as `problems` (line, column, field, message each) and the
+/// first one's `field`.
 pub fn scenario_error(e: ScenarioError) -> PyErr {
-    raise("ScenarioError", e.to_string())
+    let message = e.to_string();
+    match e {
+        ScenarioError::Invalid { problems, .. } => {
+            raise_with("ScenarioError", message, |exception| {
+                let py = exception.py();
+                let list = pyo3::types::PyList::empty(py);
+                for problem in &problems {
+                    let item = pyo3::types::PyDict::new(py);
+                    item.set_item("line", problem.line)?;
+                    item.set_item("column", problem.column)?;
+                    item.set_item("field", &problem.field)?;
+                    item.set_item("message", &problem.message)?;
+                    list.append(item)?;
+                }
+                exception.setattr("problems", list)?;
+                exception.setattr("field", problems.first().map(|p| p.field.clone()))
+            })
+        }
+        ScenarioError::Read { .. } => raise("ScenarioError", message),
+    }
+}
+
+/// A scenario dict's problems: every one in the message and in `problems` (field and
+/// message each), the first one's field, value and expectation as attributes.
+pub fn scenario_problems(name: &str, problems: &[ValidationError]) -> PyErr {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    let message = format!(
+        "scenario {name}: {} problem(s)\n{}",
+        problems.len(),
+        lines.join("\n")
+    );
+    raise_with("ScenarioError", message, |exception| {
+        let py = exception.py();
+        let list = pyo3::types::PyList::empty(py);
+        for problem in problems {
+            let item = pyo3::types::PyDict::new(py);
+            item.set_item("field", &problem.field)?;
+            item.set_item("message", problem.to_string())?;
+            list.append(item)?;
+        }
+        exception.setattr("problems", list)?;
+        if let Some(first) = problems.first() {
+            exception.setattr("field", &first.field)?;
+            exception.setattr("value", &first.value)?;
+            exception.setattr("expected", &first.expected)?;
+        }
+        Ok(())
+    })
 }
 
 pub fn run_error(e: RunError) -> PyErr {
-    match e {
-        RunError::Invalid(_) => raise("ScenarioError", e.to_string()),
-        _ => raise("QuartermasterError", e.to_string()),
+    let message = e.to_string();
+    match &e {
+        RunError::Invalid(error) => invalid("ScenarioError", message, error),
+        _ => raise("QuartermasterError", message),
     }
 }
 
@@ -61,7 +131,10 @@ pub fn live_error(e: LiveError) -> PyErr {
         LiveError::Unknown { .. } => "NotFound",
         LiveError::Stopped(_) => "QuartermasterError",
     };
-    raise(class, e.to_string())
+    match &e {
+        LiveError::Invalid(error) => invalid(class, e.to_string(), error),
+        _ => raise(class, e.to_string()),
+    }
 }
 
 pub fn vault_error(e: VaultError) -> PyErr {

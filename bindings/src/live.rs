@@ -90,6 +90,26 @@ impl PyLiveEngine {
         self.block(py, self.engine.add_pool(pool))
     }
 
+    /// Every pool's current size and scaling history, in registration order.
+    fn pool_history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let history = self.block(py, self.engine.pool_history())?;
+        serialized(py, &history)
+    }
+
+    /// A client joins (`active`) or leaves, withdrawing its waiting requests.
+    fn set_client_active(&self, py: Python<'_>, client: &str, active: bool) -> PyResult<()> {
+        self.block(
+            py,
+            self.engine
+                .set_client_active(&ClientId::new(client), active),
+        )
+    }
+
+    /// Samples the monitor now (it also samples by itself every `sample_every_secs`).
+    fn tick(&self, py: Python<'_>) -> PyResult<()> {
+        self.block(py, self.engine.tick())
+    }
+
     fn resize_pool(&self, py: Python<'_>, pool: &str, size: f64) -> PyResult<()> {
         self.block(py, self.engine.resize_pool(&PoolId::new(pool), size))
     }
@@ -159,7 +179,13 @@ impl PyLiveEngine {
             SubmitOutcome::Started {
                 request,
                 downgraded,
-            } => json!({"status": "started", "request": request.0, "downgraded": downgraded}),
+                batch,
+            } => json!({
+                "status": "started",
+                "request": request.0,
+                "downgraded": downgraded,
+                "batch": batch.map(|b| b.0),
+            }),
             SubmitOutcome::Refused { request, refusal } => json!({
                 "status": "refused",
                 "request": request.0,

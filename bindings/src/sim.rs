@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use quartermaster::sim::{self, RunOptions, Scenario};
 
 use crate::convert::{serialized, to_json};
-use crate::errors::{raise, run_error, scenario_error};
+use crate::errors::{raise, run_error, scenario_error, scenario_problems};
 
 /// Reads and validates the scenario file at `path`, as a dict.
 #[pyfunction]
@@ -62,14 +62,5 @@ fn validated(scenario: &Bound<'_, PyAny>) -> PyResult<Scenario> {
     if problems.is_empty() {
         return Ok(scenario);
     }
-    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-    Err(raise(
-        "ScenarioError",
-        format!(
-            "scenario {}: {} problem(s)\n{}",
-            scenario.name,
-            problems.len(),
-            lines.join("\n")
-        ),
-    ))
+    Err(scenario_problems(&scenario.name, &problems))
 }

@@ -9,15 +9,15 @@ use std::time::Duration;
 use actix::Actor;
 use quartermaster::actors::{
     Batching, ClientActor, ClientSetup, Completion, Dispatches, Finish, GetClientStats, Job,
-    JobVariant, LedgerActor, SchedulerActor, SchedulerConfig, Submit, Wake,
+    JobVariant, LedgerActor, SchedulerActor, Submit, Wake,
 };
 use quartermaster::clock::{SharedClock, VirtualClock};
+use quartermaster::config::SchedulerSettings;
 use quartermaster::model::{
     ClientId, Money, Pool, PoolKind, RequestClass, RequestId, Tier, Timestamp,
 };
 use quartermaster::policy::admission::Gate;
 use quartermaster::policy::batch::BatchRule;
-use quartermaster::policy::priority::PriorityWeights;
 use quartermaster::policy::reservation::ReservationPolicy;
 use quartermaster::sim::{self, Report, RunOptions};
 
@@ -131,14 +131,7 @@ fn each_member_waits_at_most_max_wait_plus_its_batch_queueing() {
             .open_account(client.clone(), Money::from_units(1_000))
             .unwrap();
         let client_actor = ClientActor::new(client.clone()).start();
-        let config = SchedulerConfig {
-            weights: PriorityWeights::default(),
-            aging: true,
-            fair_share_half_life: Duration::from_secs(300),
-            starvation_bound: Duration::from_secs(300),
-            off_peak: None,
-            downgrade: true,
-        };
+        let config = SchedulerSettings::default();
         let setup = ClientSetup {
             id: client,
             tier: Tier::Standard,

@@ -44,6 +44,7 @@ pub fn request(client: &str, pool: &str, estimate: Money) -> Request {
         }],
         estimated_cost: Some(estimate),
         alternative: None,
+        batch: None,
     }
 }
 
@@ -131,7 +132,15 @@ async fn state_survives_reopening() {
             .usage_ratio,
         quota.usage_ratio
     );
-    assert_eq!(engine.quotas().await.len(), 1);
+    // Its own quota and its premium tier's $1,000 monthly budget.
+    let mut ids: Vec<String> = engine
+        .quotas()
+        .await
+        .iter()
+        .map(|q| q.id.to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["alice-calls", "budget:alice"]);
     // Request ids continue after the ones already used.
     let next = engine
         .submit(request("alice", "gpu", Money::from_units(1)))
@@ -339,7 +348,7 @@ async fn concurrent_submits_never_overspend_credit() {
     for outcome in waiting {
         match outcome.await.unwrap() {
             SubmitOutcome::Refused { refusal, .. } => {
-                assert_eq!(refusal.reason, RefusalReason::Budget)
+                assert_eq!(refusal.reason, RefusalReason::Credit)
             }
             other => panic!("{other:?}"),
         }

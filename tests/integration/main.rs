@@ -6,6 +6,7 @@ mod bookings;
 mod check;
 mod cli;
 mod crash;
+mod fleet;
 mod live;
 mod plot;
 mod replay;

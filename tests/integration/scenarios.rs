@@ -113,9 +113,9 @@ fn spent_credit_never_exceeds_the_balance_and_cheaper_calls_stretch_it() {
         startup.spend
     );
     assert_eq!(report.costs.by_agent["startup-agent"], startup.spend);
-    assert_eq!(startup.refused.keys().collect::<Vec<_>>(), [&"budget"]);
+    assert_eq!(startup.refused.keys().collect::<Vec<_>>(), [&"credit"]);
     assert_eq!(
-        startup.admitted + startup.refused["budget"],
+        startup.admitted + startup.refused["credit"],
         startup.submitted
     );
     let funded = &client(&report, "funded-team").totals;
@@ -129,10 +129,10 @@ fn spent_credit_never_exceeds_the_balance_and_cheaper_calls_stretch_it() {
     assert_eq!(strict.totals.downgraded, 0);
     assert!(strict_startup.spend <= credits);
     assert!(
-        strict_startup.refused["budget"] > startup.refused["budget"],
+        strict_startup.refused["credit"] > startup.refused["credit"],
         "{} refusals without downgrades, {} with",
-        strict_startup.refused["budget"],
-        startup.refused["budget"]
+        strict_startup.refused["credit"],
+        startup.refused["credit"]
     );
 }
 

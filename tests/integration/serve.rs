@@ -710,20 +710,25 @@ fn quotas_are_set_checked_counted_and_reset() {
         (code, body["field"].as_str()),
         (422, Some("quota[bad].limit"))
     );
-    assert_eq!(
-        s.ok("GET", "/api/quotas", Some(ADMIN), None)
+    // Each standard client's $500 monthly budget is a quota of its own.
+    let ids = |body: Value| -> Vec<String> {
+        let mut ids: Vec<String> = body
             .as_array()
             .unwrap()
-            .len(),
-        2
+            .iter()
+            .map(|q| q["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(s.ok("GET", "/api/quotas", Some(ADMIN), None)),
+        ["a-calls", "all-tokens", "budget:a", "budget:b"]
     );
     assert_eq!(
-        s.ok("GET", "/api/quotas", Some(&f.b), None)
-            .as_array()
-            .unwrap()
-            .len(),
-        1,
-        "b sees only the global quota"
+        ids(s.ok("GET", "/api/quotas", Some(&f.b), None)),
+        ["all-tokens", "budget:b"],
+        "b sees the global quota and its own budget"
     );
 }
 

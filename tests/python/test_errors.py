@@ -75,7 +75,7 @@ def test_refusals_raise_quota_and_budget_errors(engine):
         {"client": "planner", "class": "normal", "needs": [{"pool": "gpu", "amount": 1}],
          "estimated_cost": 50.0}
     )
-    assert over_budget.reason == "budget"
+    assert over_budget.reason == "credit"
     with pytest.raises(qm.BudgetExceeded):
         over_budget.raise_for_refusal()
     with pytest.raises(qm.BudgetExceeded, match="needs \\$50.00 but has \\$5.00"):

@@ -74,7 +74,8 @@ def test_state_survives_reopening_the_file(tmp_path):
     del first
 
     second = qm.LiveEngine(path)
-    assert [q["id"] for q in second.quotas()] == ["calls"]
+    # Its own quota, and the premium tier's $1,000 monthly budget.
+    assert sorted(q["id"] for q in second.quotas()) == ["budget:planner", "calls"]
     assert second.account("planner")["spent"] == pytest.approx(1.5)
     assert [r["id"] for r in second.resources()] == ["a100"]
     assert [b["purpose"] for b in second.bookings(resource="a100")] == ["train"]

@@ -18,7 +18,16 @@ __all__ = [
 
 
 class QuartermasterError(Exception):
-    """Base of every error Quartermaster raises."""
+    """Base of every error Quartermaster raises.
+
+    An error about one value also names it: `field` (a dotted path such as
+    `scheduler.starvation_bound_secs`), `value` and `expected`, each None otherwise. A
+    scenario's problems are all in `problems` (line, column, field, message each)."""
+
+    field: str | None = None
+    value: str | None = None
+    expected: str | None = None
+    problems: list[dict[str, object]] | None = None
 
 
 class InvalidInput(QuartermasterError, ValueError):

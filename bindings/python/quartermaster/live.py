@@ -29,12 +29,14 @@ Vault = _native.Vault
 
 @dataclass(frozen=True)
 class SubmitOutcome:
-    """How a submitted request ended its wait: started (maybe downgraded) or refused, with
-    the refusal's reason (`quota`, `budget`, `rate`, `capacity`, `withdrawn`) and message."""
+    """How a submitted request ended its wait: started (maybe downgraded, maybe in a batch
+    named by its first member) or refused, with the refusal's reason (`quota`, `credit`,
+    `rate`, `capacity`, `withdrawn`) and message."""
 
     status: str
     request: int
     downgraded: bool = False
+    batch: int | None = None
     reason: str | None = None
     message: str | None = None
 
@@ -54,7 +56,7 @@ class SubmitOutcome:
         message = f"request {self.request} refused ({self.reason}): {self.message}"
         if self.reason == "quota":
             raise QuotaExceeded(message)
-        if self.reason == "budget":
+        if self.reason == "credit":
             raise BudgetExceeded(message)
         raise RequestRefused(message)
 

@@ -9,6 +9,7 @@
 
 mod booking;
 mod client;
+mod fleet;
 mod ledger;
 mod monitor;
 mod pool;
@@ -21,15 +22,16 @@ pub use booking::{
 pub use client::{
     ClassStats as ClientStatsClass, ClientActor, ClientOutcome, ClientStats, GetClientStats,
 };
+pub use fleet::{Fleet, FleetError, FleetSetup, budget_quota};
 pub use ledger::{Charge, GetLedger, LedgerActor, LedgerView, Publish};
-pub use monitor::{GetSeries, MonitorActor, PoolSeries, Sample, Tick};
+pub use monitor::{GetSeries, MonitorActor, PoolSeries, Sample, Tick, Watch};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
 pub use scheduler::{
-    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, CheckQuotas, GetAccount,
-    QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
+    AddBatchRule, AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp,
+    CreditReply, GetAccount, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
 };
 pub use scheduler::{
     BatchMember, Batching, ClientSetup, Completion, Dispatched, Dispatches, Finish, FormedBatch,
-    Job, JobVariant, PoolChange, SchedulerActor, SchedulerConfig, SetClientActive, Snapshot,
-    Submit, TakeSnapshot, Wake, Withdrawn,
+    Job, JobVariant, PoolChange, SchedulerActor, SetClientActive, Snapshot, Submit, TakeSnapshot,
+    Wake, Withdrawn,
 };

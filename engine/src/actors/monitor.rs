@@ -2,25 +2,34 @@
 //! ahead by least squares, and asks pools to scale.
 
 use actix::prelude::*;
-use std::time::Duration;
+use std::collections::VecDeque;
 
-use crate::model::Timestamp;
-use crate::policy::autoscale::Autoscaler;
-use crate::policy::predictor::LinearPredictor;
+use crate::config::MonitorSettings;
+use crate::model::{Timestamp, ValidationError};
+use crate::policy::autoscale::{Autoscaler, PoolWatch};
 
 use super::pool::{PoolActor, PoolCommand};
 use super::scheduler::{Dispatches, SchedulerActor, Snapshot, TakeSnapshot};
 
-/// Time to sample (sent by the driver on the sampling interval).
+/// Take a sample now: utilisation, forecast, and resizes the autoscalers decide.
 #[derive(Debug, Message)]
 #[rtype(result = "Dispatches")]
 pub struct Tick;
 
+/// Hands over the samples taken so far (and forgets them).
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<Sample>")]
 pub struct GetSeries;
 
-/// One sampling instant.
+/// Watches a newly registered pool (in pool order), scaling it between `autoscale`'s
+/// bounds if given.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), ValidationError>")]
+pub struct Watch {
+    pub actor: Addr<PoolActor>,
+    pub autoscale: Option<(u32, u32)>,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Sample {
     pub at: Timestamp,
@@ -30,97 +39,59 @@ pub struct Sample {
     pub spent: crate::model::Money,
 }
 
-/// One pool at one sampling instant.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PoolSeries {
     pub utilisation: f64,
     pub size: f64,
-    /// What the predictor expected for this instant, `horizon` ago.
     pub predicted: Option<f64>,
 }
 
 struct Watched {
     actor: Addr<PoolActor>,
-    predictor: LinearPredictor,
-    autoscaler: Option<Autoscaler>,
-    /// Predictions not yet due: (due at, value).
-    pending: std::collections::VecDeque<(Timestamp, f64)>,
+    rule: PoolWatch,
 }
 
 pub struct MonitorActor {
     scheduler: Addr<SchedulerActor>,
+    settings: MonitorSettings,
     pools: Vec<Watched>,
-    horizon: Duration,
-    samples: Vec<Sample>,
+    samples: VecDeque<Sample>,
+    /// Most samples kept (the oldest go first); a run keeps all, a live engine a window.
+    keep: usize,
 }
 
 impl MonitorActor {
-    /// `pools`: each pool's actor and, if it autoscales, its autoscaler.
-    pub fn new(
-        scheduler: Addr<SchedulerActor>,
-        pools: Vec<(Addr<PoolActor>, Option<Autoscaler>)>,
-        window: usize,
-        horizon: Duration,
-    ) -> Result<Self, crate::model::ValidationError> {
-        let pools = pools
-            .into_iter()
-            .map(|(actor, autoscaler)| {
-                Ok(Watched {
-                    actor,
-                    predictor: LinearPredictor::new(window)?,
-                    autoscaler,
-                    pending: Default::default(),
-                })
-            })
-            .collect::<Result<_, crate::model::ValidationError>>()?;
-        Ok(MonitorActor {
+    pub fn new(scheduler: Addr<SchedulerActor>, settings: MonitorSettings, keep: usize) -> Self {
+        MonitorActor {
             scheduler,
-            pools,
-            horizon,
-            samples: Vec::new(),
-        })
+            settings,
+            pools: Vec::new(),
+            samples: VecDeque::new(),
+            keep,
+        }
     }
 
-    /// Records a snapshot; returns the resizes to ask for.
     fn observe(&mut self, snapshot: Snapshot) -> Vec<(Addr<PoolActor>, f64)> {
         let mut resizes = Vec::new();
         let mut series = Vec::with_capacity(self.pools.len());
-        for (watched, &(utilisation, size)) in self.pools.iter_mut().zip(&snapshot.pools) {
-            // The predictor follows the load (utilisation × size) rather than the
-            // utilisation, so samples taken before a resize still say how much work there
-            // was, and a forecast is turned into utilisation at the size the pool has now.
-            let load = utilisation * size;
-            let utilisation_of = |load: f64| load / size.max(f64::MIN_POSITIVE);
-            let mut predicted = None;
-            while let Some(&(due, value)) = watched.pending.front() {
-                if due > snapshot.at {
-                    break;
-                }
-                watched.pending.pop_front();
-                predicted = Some(utilisation_of(value));
-            }
-            watched.predictor.push(snapshot.at, load);
-            let forecast = watched.predictor.forecast(self.horizon).map(|f| f.max(0.0));
-            if let Some(value) = forecast {
-                watched
-                    .pending
-                    .push_back((snapshot.at + self.horizon, value));
-            }
-            if let Some(autoscaler) = &mut watched.autoscaler {
-                // Scale on the worse of now and the forecast, so growth is met early.
-                let looking_at =
-                    forecast.map_or(utilisation, |f| utilisation_of(f).max(utilisation));
-                if let Some(to) = autoscaler.decide(size.round() as u32, looking_at, snapshot.at) {
-                    resizes.push((watched.actor.clone(), f64::from(to)));
-                }
+        for (i, (watched, &(utilisation, size))) in
+            self.pools.iter_mut().zip(&snapshot.pools).enumerate()
+        {
+            let queued = snapshot.queued_demand.get(i).copied().unwrap_or(0.0);
+            let seen = watched.rule.observe(snapshot.at, utilisation, size, queued);
+            if let Some(to) = seen.resize {
+                resizes.push((watched.actor.clone(), f64::from(to)));
             }
             series.push(PoolSeries {
                 utilisation,
                 size,
-                predicted,
+                predicted: seen.predicted,
             });
         }
-        self.samples.push(Sample {
+        if self.samples.len() == self.keep {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(Sample {
             at: snapshot.at,
             pools: series,
             queued: snapshot.queued.iter().sum(),
@@ -135,6 +106,22 @@ impl Actor for MonitorActor {
     type Context = Context<Self>;
 }
 
+impl Handler<Watch> for MonitorActor {
+    type Result = Result<(), ValidationError>;
+
+    fn handle(&mut self, watch: Watch, _: &mut Context<Self>) -> Self::Result {
+        let autoscaler = match watch.autoscale {
+            Some((min, max)) => Some(Autoscaler::new(self.settings.autoscale(min, max))?),
+            None => None,
+        };
+        let rule = PoolWatch::new(self.settings.window, self.settings.horizon, autoscaler)?;
+        self.pools.push(Watched {
+            actor: watch.actor,
+            rule,
+        });
+        Ok(())
+    }
+}
 impl Handler<Tick> for MonitorActor {
     type Result = ResponseActFuture<Self, Dispatches>;
 
@@ -155,12 +142,7 @@ impl Handler<Tick> for MonitorActor {
                                 })
                                 .await
                                 .unwrap_or_default();
-                            all.started.extend(out.started);
-                            all.refused.extend(out.refused);
-                            all.wake_at = match (all.wake_at, out.wake_at) {
-                                (Some(a), Some(b)) => Some(a.min(b)),
-                                (a, b) => a.or(b),
-                            };
+                            all.merge(out);
                         }
                         all
                     }
@@ -174,6 +156,6 @@ impl Handler<GetSeries> for MonitorActor {
     type Result = MessageResult<GetSeries>;
 
     fn handle(&mut self, _: GetSeries, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(std::mem::take(&mut self.samples))
+        MessageResult(std::mem::take(&mut self.samples).into())
     }
 }

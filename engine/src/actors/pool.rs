@@ -32,7 +32,7 @@ pub struct ScalingEvent {
 #[rtype(result = "PoolHistory")]
 pub struct GetPoolHistory;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PoolHistory {
     pub pool: PoolId,
     pub size: f64,

@@ -6,80 +6,31 @@ use actix::prelude::*;
 use std::time::Duration;
 
 use crate::clock::SharedClock;
+use crate::config::SchedulerSettings;
 use crate::model::{
     ClientId, CostType, Event, EventKind, Money, PoolKind, RequestClass, RequestId, SeqIdMap, Tier,
     Timestamp,
 };
-use crate::policy::admission::{Admitted, Blocker, Demand, Gate, Refusal, RefusalReason, Verdict};
+use crate::policy::admission::{Admitted, Gate, Refusal, RefusalReason};
 use crate::policy::batch::{self, BatchRule, Batcher, Combine, Gathered, Member};
-use crate::policy::priority::{self, FairShare, PriorityWeights};
-use crate::policy::queue::{Aging, ClassQueues, Visit};
-use crate::policy::reservation::ReservationAlert;
+use crate::policy::dispatch::{self, Blocked, ClientView, Decision, SCAN_LIMIT, earliest};
+pub use crate::policy::dispatch::{BatchMember, Batching, Job, JobVariant};
+use crate::policy::priority::{self, FairShare};
+use crate::policy::queue::{Aging, ClassQueues};
 
 use super::client::{ClientActor, ClientOutcome};
 
 mod admin;
 use super::ledger::{Charge, LedgerActor, Publish};
 pub use admin::{
-    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, CheckQuotas, GetAccount,
+    AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp, CreditReply, GetAccount,
     QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
 };
 
-/// Candidates looked at per class in one dispatch pass: enough to fill free capacity past
-/// a few blocked requests, bounded so a pass stays cheap with a million queued.
-const SCAN_LIMIT: usize = 256;
-
-/// How the scheduler orders work.
-#[derive(Debug, Clone)]
-pub struct SchedulerConfig {
-    pub weights: PriorityWeights,
-    pub aging: bool,
-    pub fair_share_half_life: Duration,
-    pub starvation_bound: Duration,
-    /// Off-peak hours `[start, end)` (UTC) for the deferred class.
-    pub off_peak: Option<(u32, u32)>,
-    pub downgrade: bool,
-}
-
-/// One way to serve a request: what it draws and what it is expected to cost.
-#[derive(Debug, Clone)]
-pub struct JobVariant {
-    /// (pool index, amount)
-    pub needs: Vec<(usize, u64)>,
-    pub estimate: Option<Money>,
-}
-
-/// A request as the scheduler queues it.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub id: RequestId,
-    pub client: usize,
-    pub class: RequestClass,
-    pub urgency: f64,
-    pub primary: JobVariant,
-    pub alternative: Option<Box<JobVariant>>,
-    pub batching: Batching,
-}
-
-/// How a job stands towards batching.
-#[derive(Debug, Clone, Default)]
-pub enum Batching {
-    /// Served on its own.
-    #[default]
-    Alone,
-    /// Held with like requests under the scheduler's batch rule of this index (see
-    /// [`SchedulerActor::with_batching`]) until the batch forms.
-    Joins(usize),
-    /// A formed batch: its members, oldest first.
-    Of(Box<[BatchMember]>),
-}
-
-/// A request inside a formed batch.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BatchMember {
-    pub request: RequestId,
-    pub arrived: Timestamp,
-}
+/// Registers a batch rule; answers the index a `Batching::Joins` names.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct AddBatchRule(pub BatchRule);
 
 /// A client as the scheduler knows it.
 #[derive(Debug, Clone)]
@@ -124,6 +75,16 @@ pub struct Dispatches {
     pub wake_at: Option<Timestamp>,
     /// Batches formed, so the driver can follow their members.
     pub batched: Vec<FormedBatch>,
+}
+
+impl Dispatches {
+    /// Adds what another message set going.
+    pub fn merge(&mut self, other: Dispatches) {
+        self.started.extend(other.started);
+        self.refused.extend(other.refused);
+        self.batched.extend(other.batched);
+        self.wake_at = earliest(self.wake_at, other.wake_at);
+    }
 }
 
 /// Like requests gathered into one job, which runs under its first member's id.
@@ -185,6 +146,8 @@ pub struct Snapshot {
     pub at: Timestamp,
     /// (utilisation 0..1, size) per pool, in pool order.
     pub pools: Vec<(f64, f64)>,
+    /// Amount queued requests ask of each pool, in pool order: demand that is waiting.
+    pub queued_demand: Vec<f64>,
     pub queued: [usize; 5],
     pub running: usize,
     pub spent: Money,
@@ -193,23 +156,39 @@ pub struct Snapshot {
 
 pub struct SchedulerActor {
     clock: SharedClock,
-    config: SchedulerConfig,
+    config: SchedulerSettings,
     gate: Gate,
     queues: ClassQueues<Job>,
+    /// What queued jobs ask of each pool (primary needs), for the autoscaler.
+    queued_demand: Vec<f64>,
     fair_share: FairShare,
     clients: Vec<ClientSlot>,
     running: SeqIdMap<RequestId, Running>,
     ledger: Addr<LedgerActor>,
-    blocked: Vec<bool>,
+    blocked: Blocked,
     batcher: Batcher<Job>,
     starving: u64,
     spent: Money,
 }
 
+/// The clients as a dispatch scan sees them.
+struct Slots<'a>(&'a [ClientSlot]);
+
+impl ClientView for Slots<'_> {
+    fn id(&self, client: usize) -> &ClientId {
+        &self.0[client].setup.id
+    }
+
+    fn may_start(&self, client: usize) -> bool {
+        let slot = &self.0[client];
+        slot.running < slot.setup.max_concurrent
+    }
+}
+
 impl SchedulerActor {
     pub fn new(
         clock: SharedClock,
-        config: SchedulerConfig,
+        config: SchedulerSettings,
         gate: Gate,
         clients: Vec<ClientSetup>,
         ledger: Addr<LedgerActor>,
@@ -226,7 +205,8 @@ impl SchedulerActor {
         Ok(SchedulerActor {
             fair_share: FairShare::new(config.fair_share_half_life)?,
             queues: ClassQueues::new(aging, now),
-            blocked: vec![false; gate.gauges().len()],
+            queued_demand: vec![0.0; gate.gauges().len()],
+            blocked: Blocked::default(),
             clients: clients
                 .into_iter()
                 .map(|setup| ClientSlot { setup, running: 0 })
@@ -267,100 +247,59 @@ impl SchedulerActor {
     }
 
     fn is_off_peak(&self, now: Timestamp) -> bool {
-        match self.config.off_peak {
-            None => true,
-            Some((start, end)) => {
-                let hour = (now.nanos().rem_euclid(86_400_000_000_000) / 3_600_000_000_000) as u32;
-                if start < end {
-                    (start..end).contains(&hour)
-                } else {
-                    hour >= start || hour < end
-                }
-            }
-        }
+        self.config
+            .off_peak
+            .is_none_or(|window| window.contains(now))
     }
 
-    fn next_off_peak(&self, now: Timestamp) -> Option<Timestamp> {
-        let (start, _) = self.config.off_peak?;
-        let day = 86_400_000_000_000i64;
-        let midnight = now.nanos() - now.nanos().rem_euclid(day);
-        let mut at = midnight + i64::from(start) * 3_600_000_000_000;
-        if at <= now.nanos() {
-            at += day;
+    /// Queues a job (its primary needs count as waiting demand).
+    fn enqueue(&mut self, job: Job, points: f64, enqueued: Timestamp) {
+        self.count_demand(&job, 1.0);
+        self.queues.push(job.class, job, points, enqueued);
+    }
+
+    /// A job left the queue.
+    fn dequeued(&mut self, job: &Job) {
+        self.count_demand(job, -1.0);
+    }
+
+    fn count_demand(&mut self, job: &Job, sign: f64) {
+        for &(pool, amount) in &job.primary.needs {
+            let demand = &mut self.queued_demand[pool];
+            *demand = (*demand + sign * amount as f64).max(0.0);
         }
-        Some(Timestamp::from_nanos(at))
     }
 
     /// Starts everything that can start now, most urgent class first.
     fn dispatch(&mut self, now: Timestamp, out: &mut Dispatches) {
         self.queues.saturate(now);
-        self.blocked.iter_mut().for_each(|b| *b = false);
-        let mut blocked_count = 0usize;
-        let pool_count = self.blocked.len();
+        self.blocked.reset(self.gate.gauges().len());
         let off_peak = self.is_off_peak(now);
         for class in RequestClass::ALL {
             if self.queues.class_len(class) == 0 {
                 continue;
             }
             if class == RequestClass::Deferred && !off_peak {
-                out.wake_at = earliest(out.wake_at, self.next_off_peak(now));
+                let opens = self.config.off_peak.map(|w| w.next_start(now));
+                out.wake_at = earliest(out.wake_at, opens);
                 continue;
             }
             // A pass looks at SCAN_LIMIT requests at most; when it saw that many and took
             // some, the class may hold more that can go now (refusals free no capacity).
-            loop {
-                if blocked_count == pool_count && pool_count > 0 {
-                    break;
-                }
-                let mut visited = 0usize;
-                let gate = &mut self.gate;
-                let clients = &self.clients;
-                let blocked = &mut self.blocked;
-                let downgrade = self.config.downgrade;
-                let mut wake_at = out.wake_at;
-                let taken = self.queues.walk(class, now, SCAN_LIMIT, |job, _enqueued| {
-                    visited += 1;
-                    if blocked_count == pool_count && pool_count > 0 {
-                        return Visit::Stop;
-                    }
-                    let slot = &clients[job.client];
-                    if slot.running >= slot.setup.max_concurrent {
-                        return Visit::Skip;
-                    }
-                    if job.alternative.is_none()
-                        && job.primary.needs.iter().any(|(pool, _)| blocked[*pool])
-                    {
-                        return Visit::Skip;
-                    }
-                    match decide(gate, &slot.setup.id, job, downgrade, now) {
-                        Decision::Start(admitted, downgraded) => {
-                            Visit::Take(Ok((admitted, downgraded)))
-                        }
-                        Decision::Refuse(refusal) => Visit::Take(Err(refusal)),
-                        Decision::Wait(blocker) => {
-                            match blocker {
-                                Blocker::Capacity { pool } | Blocker::Tokens { pool, .. } => {
-                                    if !blocked[pool] {
-                                        blocked[pool] = true;
-                                        blocked_count += 1;
-                                    }
-                                    if let Blocker::Tokens {
-                                        retry_after: Some(wait),
-                                        ..
-                                    } = blocker
-                                    {
-                                        wake_at = earliest(wake_at, Some(now + wait));
-                                    }
-                                }
-                                Blocker::Credit => {}
-                            }
-                            Visit::Skip
-                        }
-                    }
-                });
-                out.wake_at = wake_at;
-                let progressed = !taken.is_empty();
-                for (job, enqueued, decision) in taken {
+            while !self.blocked.all() {
+                let pass = dispatch::scan_class(
+                    &mut self.queues,
+                    class,
+                    &mut self.gate,
+                    &Slots(&self.clients),
+                    &mut self.blocked,
+                    self.config.downgrade,
+                    &mut out.wake_at,
+                    now,
+                );
+                let progressed = !pass.taken.is_empty();
+                for (job, enqueued, decision) in pass.taken {
+                    self.dequeued(&job);
                     match decision {
                         Ok((admitted, downgraded)) => {
                             self.start(job, enqueued, admitted, downgraded, false, now, out);
@@ -371,7 +310,7 @@ impl SchedulerActor {
                         }
                     }
                 }
-                if visited < SCAN_LIMIT || !progressed {
+                if pass.visited < SCAN_LIMIT || !progressed {
                     break;
                 }
             }
@@ -402,9 +341,10 @@ impl SchedulerActor {
                 },
             );
         }
+        let requests = job.requests();
         let slot = &mut self.clients[job.client];
         slot.running += 1;
-        let requests = match &job.batching {
+        match &job.batching {
             // Each member waited from its own arrival until the batch started.
             Batching::Of(members) => {
                 for member in members.iter() {
@@ -415,7 +355,6 @@ impl SchedulerActor {
                         on_arrival,
                     });
                 }
-                members.len() as u32
             }
             Batching::Alone | Batching::Joins(_) => {
                 slot.setup.actor.do_send(ClientOutcome::Admitted {
@@ -424,9 +363,8 @@ impl SchedulerActor {
                     downgraded,
                     on_arrival,
                 });
-                1
             }
-        };
+        }
         let _ = self.fair_share.record(job.client, 1.0, now);
         for notice in &admitted.notices {
             let event = notice.to_event(&self.clients[job.client].setup.id);
@@ -498,30 +436,14 @@ impl SchedulerActor {
                         metadata: Default::default(),
                     });
                 }
-                let usage_ratio = if run.admitted.reserved > Money::ZERO {
-                    actual.as_f64() / run.admitted.reserved.as_f64()
-                } else {
-                    1.0
-                };
-                let reservation = run.admitted.reservation;
-                match finished.alert {
-                    Some(ReservationAlert::Warning) => self.publish(
-                        now,
-                        EventKind::ResourceWarning {
-                            reservation,
-                            client: client.clone(),
-                            usage_ratio,
-                        },
-                    ),
-                    Some(ReservationAlert::Critical) => self.publish(
-                        now,
-                        EventKind::ResourceCritical {
-                            reservation,
-                            client: client.clone(),
-                            usage_ratio,
-                        },
-                    ),
-                    None => {}
+                if let Some(alert) = finished.alert {
+                    let event = alert.event(
+                        run.admitted.reservation,
+                        &client,
+                        actual,
+                        run.admitted.reserved,
+                    );
+                    self.publish(now, event);
                 }
                 for notice in &finished.notices {
                     self.publish(now, notice.to_event(&client));
@@ -580,7 +502,7 @@ impl SchedulerActor {
         if self.queues.is_empty() && slot.running < slot.setup.max_concurrent && !deferred_now {
             // Nobody waits ahead of it, so it may start at once if everything allows.
             let client = slot.setup.id.clone();
-            match decide(&mut self.gate, &client, &job, self.config.downgrade, now) {
+            match dispatch::decide(&mut self.gate, &client, &job, self.config.downgrade, now) {
                 Decision::Start(admitted, downgraded) => {
                     self.start(job, enqueued, admitted, downgraded, on_arrival, now, out);
                     return;
@@ -608,7 +530,7 @@ impl SchedulerActor {
         let share = self.fair_share.share(job.client, now);
         let points =
             priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
-        self.queues.push(job.class, job, points, enqueued);
+        self.enqueue(job, points, enqueued);
     }
 
     /// Holds a request with like ones until its batch forms; one of an unknown group is
@@ -719,68 +641,6 @@ fn merge_variants<'a>(
     }
 }
 
-/// What the gate says of a job, trying its cheaper alternative when the primary is short.
-enum Decision {
-    Start(Admitted, bool),
-    Refuse(Refusal),
-    Wait(Blocker),
-}
-
-fn decide(
-    gate: &mut Gate,
-    client: &ClientId,
-    job: &Job,
-    downgrade: bool,
-    now: Timestamp,
-) -> Decision {
-    let verdict = admit(gate, client, job.id, &job.primary, now);
-    let short = matches!(
-        verdict,
-        Verdict::Wait(_)
-            | Verdict::Refuse(Refusal {
-                reason: RefusalReason::Budget | RefusalReason::Capacity | RefusalReason::Rate,
-                ..
-            })
-    );
-    if short
-        && downgrade
-        && let Some(alt) = &job.alternative
-        && let Verdict::Admit(admitted) = admit(gate, client, job.id, alt, now)
-    {
-        return Decision::Start(admitted, true);
-    }
-    match verdict {
-        Verdict::Admit(admitted) => Decision::Start(admitted, false),
-        Verdict::Refuse(refusal) => Decision::Refuse(refusal),
-        Verdict::Wait(blocker) => Decision::Wait(blocker),
-    }
-}
-
-fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn admit(
-    gate: &mut Gate,
-    client: &ClientId,
-    request: RequestId,
-    variant: &JobVariant,
-    now: Timestamp,
-) -> Verdict {
-    gate.try_admit(
-        Demand {
-            client,
-            request,
-            needs: &variant.needs,
-            estimate: variant.estimate,
-        },
-        now,
-    )
-}
-
 impl Actor for SchedulerActor {
     type Context = Context<Self>;
 }
@@ -818,6 +678,14 @@ impl Handler<Finish> for SchedulerActor {
         self.dispatch(now, &mut out);
         self.wake_for_batches(&mut out);
         MessageResult(out)
+    }
+}
+
+impl Handler<AddBatchRule> for SchedulerActor {
+    type Result = usize;
+
+    fn handle(&mut self, AddBatchRule(rule): AddBatchRule, _: &mut Context<Self>) -> usize {
+        self.batcher.add_rule(rule)
     }
 }
 
@@ -868,6 +736,7 @@ impl Handler<SetClientActive> for SchedulerActor {
                 withdrawn.push(member.item.id);
             }
             let queued: Vec<_> = self.queues.drain();
+            self.queued_demand.iter_mut().for_each(|d| *d = 0.0);
             let mut keep = Vec::new();
             for (job, enqueued, class) in queued {
                 if job.client == msg.client {
@@ -888,7 +757,7 @@ impl Handler<SetClientActive> for SchedulerActor {
                     job.urgency,
                     share,
                 );
-                self.queues.push(job.class, job, points, enqueued);
+                self.enqueue(job, points, enqueued);
             }
         }
         MessageResult(Withdrawn(withdrawn))
@@ -909,6 +778,7 @@ impl Handler<TakeSnapshot> for SchedulerActor {
                 .iter()
                 .map(|g| (g.utilisation(now), g.size()))
                 .collect(),
+            queued_demand: self.queued_demand.clone(),
             queued,
             running: self.running.len(),
             spent: self.spent,
@@ -918,96 +788,4 @@ impl Handler<TakeSnapshot> for SchedulerActor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::actors::ClientActor;
-    use crate::clock::VirtualClock;
-    use crate::model::{Pool, PoolId, PoolKind};
-    use crate::policy::reservation::ReservationPolicy;
-    use std::sync::Arc;
-
-    fn bucket(id: &str, capacity: f64) -> Pool {
-        Pool {
-            id: PoolId::new(id),
-            kind: PoolKind::Rate {
-                capacity,
-                refill_per_sec: 1.0,
-                cost_per_1k_units: Money::ZERO,
-            },
-            autoscale: None,
-        }
-    }
-
-    fn job(id: u64, pool: usize, amount: u64) -> Job {
-        Job {
-            id: RequestId(id),
-            client: 0,
-            class: RequestClass::Normal,
-            urgency: 0.5,
-            primary: JobVariant {
-                needs: vec![(pool, amount)],
-                estimate: Some(Money::ZERO),
-            },
-            alternative: None,
-            batching: Batching::Alone,
-        }
-    }
-
-    #[test]
-    fn a_request_no_pool_could_ever_hold_is_refused_on_arrival_even_behind_a_queue() {
-        actix::System::new().block_on(async {
-            let start = Timestamp::EPOCH;
-            let clock: SharedClock = Arc::new(VirtualClock::starting_at(start));
-            let mut gate = Gate::new(ReservationPolicy::default()).unwrap();
-            gate.add_pool(bucket("small", 10_000.0), start).unwrap();
-            gate.add_pool(bucket("large", 20_000.0), start).unwrap();
-            let client = ClientId::new("c");
-            gate.credits_mut()
-                .open_account(client.clone(), Money::from_units(100))
-                .unwrap();
-            let setup = ClientSetup {
-                id: client.clone(),
-                tier: Tier::Standard,
-                max_concurrent: 10,
-                active: true,
-                actor: ClientActor::new(client).start(),
-            };
-            let config = SchedulerConfig {
-                weights: PriorityWeights::default(),
-                aging: true,
-                fair_share_half_life: Duration::from_secs(300),
-                starvation_bound: Duration::from_secs(300),
-                off_peak: None,
-                downgrade: true,
-            };
-            let ledger = LedgerActor::new(10).start();
-            let scheduler = SchedulerActor::new(clock, config, gate, vec![setup], ledger)
-                .unwrap()
-                .start();
-
-            let mut downgradable = job(3, 0, 12_000);
-            downgradable.alternative = Some(Box::new(JobVariant {
-                needs: vec![(1, 12_000)],
-                estimate: Some(Money::ZERO),
-            }));
-            let out = scheduler
-                .send(Submit(vec![
-                    job(0, 0, 9_000),
-                    // Waits for the refill, so a queue stands ahead of the next two.
-                    job(1, 0, 9_000),
-                    job(2, 0, 12_000),
-                    downgradable,
-                ]))
-                .await
-                .unwrap();
-            let refused: Vec<_> = out.refused.iter().map(|(id, r)| (*id, r.reason)).collect();
-            assert_eq!(refused, [(RequestId(2), RefusalReason::Rate)]);
-            let started: Vec<_> = out
-                .started
-                .iter()
-                .map(|d| (d.request, d.downgraded))
-                .collect();
-            assert_eq!(started, [(RequestId(0), false), (RequestId(3), true)]);
-        });
-    }
-}
+mod tests;

@@ -92,6 +92,13 @@ pub enum Command {
     CompleteBooking {
         id: BookingId,
     },
-    /// Time passed: start what can start (token refill, off-peak).
+    /// Time passed: start what can start (token refill, off-peak, a held batch due).
     Wake,
+    /// The monitor samples, predicts and autoscales.
+    Tick,
+    /// A client joins (`active`) or leaves; leaving withdraws its waiting requests.
+    SetClientActive {
+        client: ClientId,
+        active: bool,
+    },
 }

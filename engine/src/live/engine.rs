@@ -1,50 +1,65 @@
 //! `LiveEngine`: an embeddable, durable scheduler.
 //!
-//! The actors run on their own thread (an actix system). Every change goes through one
-//! sequencer: it stamps the command with the time, applies it to the actors, appends it to
-//! the journal, and lets the next caller in; the caller then waits until its command is on
-//! disk (many callers share one commit). Reads skip the journal.
+//! The actors run on their own thread (an actix system), assembled as one `Fleet`, the
+//! same the simulator drives. Every change goes through one sequencer: it stamps the
+//! command with the time, applies it through the fleet, appends it to the journal, and
+//! lets the next caller in; the caller then waits until its command is on disk (many
+//! callers share one commit). Reads skip the journal. On the wall clock the engine wakes
+//! itself when queued work may start and ticks the monitor on its sampling interval, each
+//! a journaled command like any other, so a replay repeats every decision.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::{Mutex, broadcast, oneshot};
 
 use super::command::Command;
+use super::driver::{Driver, Reply};
 use super::journal::{self, Journal, Location, StoreError};
 use crate::actors::{
-    AddClient, AddPool, BudgetOp, BudgetReply, CancelRequest, CheckQuota, CheckQuotas, ClientActor,
-    ClientSetup, ClientStats, Completion, Dispatches, Finish, GetClientStats, GetLedger, Job,
-    JobVariant, LedgerActor, PoolActor, PoolCommand, QueueStatus, QueueStatusReply, QuotaAnswer,
-    QuotaOp, SchedulerActor, SchedulerConfig, SetQuota, Submit, Wake,
-};
-use crate::actors::{
-    Book, BookingActor, CancelBooking, CompleteBooking, ListBookings, RegisterResource,
+    CheckQuota, CheckQuotas, ClientStats, CreditReply, Fleet, FleetError, FleetSetup,
+    GetClientStats, GetLedger, ListBookings, PoolHistory, QueueStatus, QueueStatusReply,
+    QuotaAnswer, SchedulerActor,
 };
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
+use crate::config::{MonitorConfig, MonitorSettings, SchedulerConfig, SchedulerSettings};
 use crate::model::{Booking, BookingId, Resource, ResourceId};
 use crate::model::{
-    Client, ClientId, CostEntry, CostType, Event, EventKind, Metric, Money, Pool, PoolId, PoolKind,
-    Quota, QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
+    Client, ClientId, CostEntry, CostType, Event, EventKind, Metric, Money, Pool, PoolId, Quota,
+    QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
 };
 use crate::policy::admission::Refusal;
 use crate::policy::booking::{BookingError, BookingFilter};
 use crate::policy::ledger::{CostFilter, CostSummary, LedgerError};
 use crate::policy::reservation::{ReservationAlert, ReservationGrant, ReserveError, Settlement};
-use crate::sim::scenario::{SchedulerConfig as SchedulerSettings, secs};
 
-/// How the live engine schedules and stores.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+/// Monitor samples a live engine keeps (a day at the default ten-second interval).
+const SAMPLES_KEPT: usize = 8_640;
+
+/// How the live engine schedules, samples and stores: the same `scheduler` and `monitor`
+/// settings as a scenario, checked the same way.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LiveConfig {
-    /// Scheduler weights, aging, starvation bound, off-peak hours, downgrade, reservations
-    /// (the same settings as a scenario's `scheduler`).
-    pub scheduler: SchedulerSettings,
+    /// Scheduler weights, aging, starvation bound, off-peak hours, downgrade, reservations.
+    pub scheduler: SchedulerConfig,
+    /// Sampling interval, forecast window and horizon, autoscaling thresholds and timings.
+    pub monitor: MonitorConfig,
     /// Commit each change on its own instead of batching concurrent ones (slower; for
     /// measuring what group commit buys).
     pub no_group_commit: bool,
+}
+
+impl LiveConfig {
+    /// The first problem with these settings, if any: the same error a scenario with the
+    /// same `scheduler` or `monitor` gets.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.scheduler.validate()?;
+        self.monitor.validate()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,12 +88,25 @@ impl From<MailboxError> for LiveError {
     }
 }
 
+impl From<FleetError> for LiveError {
+    fn from(e: FleetError) -> Self {
+        match e {
+            FleetError::Invalid(e) => LiveError::Invalid(e),
+            FleetError::Unknown { kind, id } => LiveError::Unknown { kind, id },
+            FleetError::Stopped(e) => e.into(),
+        }
+    }
+}
+
 /// How a submitted request ended its wait.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubmitOutcome {
     Started {
         request: RequestId,
+        /// Started on its cheaper alternative.
         downgraded: bool,
+        /// The batch it started in (named by its first member), if it joined one.
+        batch: Option<RequestId>,
     },
     Refused {
         request: RequestId,
@@ -97,60 +125,21 @@ pub enum RequestState {
     Cancelled,
 }
 
-/// What applying a command answered.
-enum Reply {
-    Done,
-    Submitted(RequestId),
-    Budget(BudgetReply),
-    Cost(CostEntry),
-    Booking(Booking),
-}
-
-struct Actors {
-    scheduler: Addr<SchedulerActor>,
-    bookings: Addr<BookingActor>,
-    ledger: Addr<LedgerActor>,
-    clients: Vec<Addr<ClientActor>>,
-    pools: Vec<Addr<PoolActor>>,
-}
-
-/// The sequencer's state: everything that must change in command order.
-struct Driver {
-    clock: VirtualClock,
-    /// The actors' thread, where new actors are started.
-    arbiter: ArbiterHandle,
-    actors: Actors,
-    pool_index: BTreeMap<PoolId, usize>,
-    /// Pools as registered, with their current price.
-    pools: BTreeMap<PoolId, Pool>,
-    client_index: BTreeMap<ClientId, usize>,
-    clients: Vec<Client>,
-    quotas: BTreeMap<QuotaId, Quota>,
-    resources: BTreeMap<ResourceId, Resource>,
-    next_request: u64,
-    /// Requests whose submitter waits for the start or the refusal.
-    waiting: HashMap<RequestId, oneshot::Sender<SubmitOutcome>>,
-    /// Outcomes decided by the command being applied, held back until that command is
-    /// durable: a start caused by a completion must not reach its submitter before the
-    /// completion is on disk, or a crash could bring the request back queued.
-    notices: Notices,
-    /// Where every request submitted so far stands.
-    requests: HashMap<RequestId, RequestState>,
-    /// Who submitted each request, so a front end can tell owners from strangers.
-    submitters: HashMap<RequestId, ClientId>,
-    wake_at: Option<Timestamp>,
-}
-
 struct Inner {
     driver: Mutex<Driver>,
     /// For reads that need no sequencing.
     scheduler: Addr<SchedulerActor>,
+    /// The engine's own clock, stepped to `time` by the sequencer (never backwards).
     clock: VirtualClock,
+    /// Where time comes from: the wall clock, or a caller's clock.
+    time: SharedClock,
+    /// Whether the engine wakes and ticks by itself (on the wall clock).
+    timers: bool,
     journal: Journal,
     events: broadcast::Sender<Event>,
     arbiter: ArbiterHandle,
     system: System,
-    config: SchedulerConfig,
+    config: SchedulerSettings,
 }
 
 /// An embedded, durable Quartermaster. Cheap to clone; all clones share one engine.
@@ -169,67 +158,68 @@ impl LiveEngine {
     /// # Ok(()) }
     /// ```
     pub async fn open(path: impl AsRef<Path>, config: LiveConfig) -> Result<LiveEngine, LiveError> {
-        Self::open_at(Location::File(path.as_ref().to_owned()), config).await
+        let location = Location::File(path.as_ref().to_owned());
+        Self::open_at(location, config, Arc::new(WallClock), true).await
     }
 
     /// An engine whose state lives only in memory. For tests: nothing survives it.
     pub async fn open_in_memory(config: LiveConfig) -> Result<LiveEngine, LiveError> {
-        Self::open_at(Location::Memory, config).await
+        Self::open_at(Location::Memory, config, Arc::new(WallClock), true).await
     }
 
-    async fn open_at(location: Location, config: LiveConfig) -> Result<LiveEngine, LiveError> {
-        config.scheduler.weights.validate()?;
+    /// An in-memory engine on a clock of the caller's: time moves only as that clock
+    /// does, and nothing happens by itself (no timed wake, no monitor tick); the caller
+    /// calls [`LiveEngine::wake`] and [`LiveEngine::tick`]. For tests and for comparing
+    /// the engine with the simulator step by step.
+    pub async fn open_in_memory_on(
+        config: LiveConfig,
+        clock: SharedClock,
+    ) -> Result<LiveEngine, LiveError> {
+        Self::open_at(Location::Memory, config, clock, false).await
+    }
+
+    async fn open_at(
+        location: Location,
+        config: LiveConfig,
+        time: SharedClock,
+        timers: bool,
+    ) -> Result<LiveEngine, LiveError> {
+        let scheduler = SchedulerSettings::try_from(&config.scheduler)?;
+        let monitor = MonitorSettings::try_from(&config.monitor)?;
+        let sample_every = monitor.sample_every;
         let (journal, entries) = journal::open(&location, !config.no_group_commit)?;
         let (events, _) = broadcast::channel(4096);
         // The actors are built at a fixed instant, fresh or replaying, so anything they
         // derive from their start (the queue's score origin) is the same both times and a
         // replay repeats every decision exactly.
         let clock = VirtualClock::starting_at(Timestamp::EPOCH);
-        let scheduler_config = SchedulerConfig {
-            weights: config.scheduler.weights,
-            aging: config.scheduler.aging,
-            fair_share_half_life: secs(config.scheduler.fair_share_half_life_secs),
-            starvation_bound: secs(config.scheduler.starvation_bound_secs),
-            off_peak: config
-                .scheduler
-                .off_peak
-                .map(|w| (w.start_hour, w.end_hour)),
-            downgrade: config.scheduler.downgrade,
+        let (system, arbiter) = start_system()?;
+        let setup = FleetSetup {
+            clock: Arc::new(clock.clone()),
+            scheduler: scheduler.clone(),
+            monitor,
+            events_kept: 0,
+            samples_kept: SAMPLES_KEPT,
+            subscribers: Some(events.clone()),
         };
-        let (system, arbiter, actors) = start_actors(
-            clock.clone(),
-            scheduler_config.clone(),
-            config.scheduler.reservation,
-            events.clone(),
-        )?;
+        let fleet = Fleet::start(setup, &arbiter)?;
         let inner = Arc::new(Inner {
-            scheduler: actors.scheduler.clone(),
+            scheduler: fleet.scheduler().clone(),
             clock: clock.clone(),
-            driver: Mutex::new(Driver {
-                clock,
-                arbiter: arbiter.clone(),
-                actors,
-                pool_index: BTreeMap::new(),
-                pools: BTreeMap::new(),
-                client_index: BTreeMap::new(),
-                clients: Vec::new(),
-                quotas: BTreeMap::new(),
-                resources: BTreeMap::new(),
-                next_request: 0,
-                waiting: HashMap::new(),
-                notices: Notices::default(),
-                requests: HashMap::new(),
-                submitters: HashMap::new(),
-                wake_at: None,
-            }),
+            time,
+            timers,
+            driver: Mutex::new(Driver::new(clock, fleet)),
             journal,
             events,
             arbiter,
             system,
-            config: scheduler_config,
+            config: scheduler,
         });
         let engine = LiveEngine { inner };
         engine.replay(entries).await?;
+        if timers {
+            engine.start_ticking(sample_every);
+        }
         Ok(engine)
     }
 
@@ -247,6 +237,8 @@ impl LiveEngine {
                 });
             }
         }
+        // Nobody waits for the outcomes of replayed commands.
+        drop(driver.notices.take());
         if count > 0 {
             tracing::info!(commands = count, "state rebuilt from the journal");
         }
@@ -270,7 +262,7 @@ impl LiveEngine {
     ) -> Result<Reply, LiveError> {
         let (reply, durable, wake, notices) = {
             let mut driver = self.inner.driver.lock().await;
-            driver.advance_to_wall_clock();
+            driver.clock.advance_to(self.inner.time.now());
             let command = prepare(&mut driver)?;
             let at = driver.clock.now();
             let applied = driver.apply(&command).await;
@@ -296,24 +288,57 @@ impl LiveEngine {
 
     /// Makes sure a `Wake` is applied when queued work may start by itself.
     fn arm_wake(&self, at: Option<Timestamp>) {
-        let Some(at) = at else { return };
+        let Some(at) = at.filter(|_| self.inner.timers) else {
+            return;
+        };
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let wait = at.since(self.inner.time.now());
         self.inner.arbiter.spawn(async move {
-            let wait = at.since(WallClock.now());
             tokio::time::sleep(wait).await;
             let Some(inner) = weak.upgrade() else { return };
             let engine = LiveEngine { inner };
+            let now = engine.inner.time.now();
             let due = engine
                 .inner
                 .driver
                 .lock()
                 .await
                 .wake_at
-                .is_some_and(|w| w <= WallClock.now());
+                .is_some_and(|w| w <= now);
             if due && let Err(e) = engine.execute(Command::Wake).await {
                 tracing::warn!(error = %e, "wake failed");
             }
         });
+    }
+
+    /// Ticks the monitor every `every` while the engine lives (once it has a pool).
+    fn start_ticking(&self, every: Duration) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        self.inner.arbiter.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let engine = LiveEngine { inner };
+                if engine.inner.driver.lock().await.fleet.pools().is_empty() {
+                    continue;
+                }
+                if let Err(e) = engine.execute(Command::Tick).await {
+                    tracing::warn!(error = %e, "monitor tick failed");
+                }
+            }
+        });
+    }
+
+    /// Starts what may start now. The engine does this by itself on the wall clock; an
+    /// engine on a caller's clock is woken by its caller.
+    pub async fn wake(&self) -> Result<(), LiveError> {
+        self.execute(Command::Wake).await.map(drop)
+    }
+
+    /// Samples the monitor now: utilisation, forecast, and the autoscalers' resizes. The
+    /// engine ticks by itself every `monitor.sample_every_secs` on the wall clock.
+    pub async fn tick(&self) -> Result<(), LiveError> {
+        self.execute(Command::Tick).await.map(drop)
     }
 
     // ---- registration -------------------------------------------------------------------
@@ -353,10 +378,33 @@ impl LiveEngine {
         .map(drop)
     }
 
-    /// Registers a client with its opening credit.
+    /// Registers a client with its opening credit and its monthly budget (its own, or its
+    /// tier's default), which becomes the hard monthly cost quota `budget:<id>`.
     pub async fn add_client(&self, client: Client) -> Result<(), LiveError> {
         client.validate()?;
         self.execute(Command::AddClient { client }).await.map(drop)
+    }
+
+    /// A client joins (`active`) or leaves: leaving refuses its queued and held requests
+    /// (reason `withdrawn`) and any new one until it joins again.
+    pub async fn set_client_active(
+        &self,
+        client: &ClientId,
+        active: bool,
+    ) -> Result<(), LiveError> {
+        self.execute(Command::SetClientActive {
+            client: client.clone(),
+            active,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Every pool's current size and its scaling history (operator resizes and the
+    /// autoscaler's), in registration order.
+    pub async fn pool_history(&self) -> Result<Vec<PoolHistory>, LiveError> {
+        let driver = self.inner.driver.lock().await;
+        Ok(driver.fleet.pool_histories().await?)
     }
 
     /// Adds a quota, or changes the settings of an existing one (its usage is kept).
@@ -408,7 +456,7 @@ impl LiveEngine {
     ) -> Result<Vec<Result<QuotaAnswer, LiveError>>, LiveError> {
         // Reads take no lock: the clock only moves forward, and the scheduler answers in
         // its own order.
-        self.inner.clock.advance_to(WallClock.now());
+        self.inner.clock.advance_to(self.inner.time.now());
         let clients: Vec<ClientId> = queries.iter().map(|q| q.client.clone()).collect();
         let answers = self.inner.scheduler.send(CheckQuotas(queries)).await?;
         Ok(answers
@@ -425,19 +473,12 @@ impl LiveEngine {
 
     /// The registered pools with their current prices (sizes as registered), by id.
     pub async fn pools(&self) -> Vec<Pool> {
-        self.inner
-            .driver
-            .lock()
-            .await
-            .pools
-            .values()
-            .cloned()
-            .collect()
+        self.inner.driver.lock().await.fleet.pools().to_vec()
     }
 
     /// The registered clients, in registration order.
     pub async fn clients(&self) -> Vec<Client> {
-        self.inner.driver.lock().await.clients.clone()
+        self.inner.driver.lock().await.fleet.clients().to_vec()
     }
 
     pub async fn quotas(&self) -> Vec<Quota> {
@@ -445,8 +486,8 @@ impl LiveEngine {
             .driver
             .lock()
             .await
-            .quotas
-            .values()
+            .fleet
+            .quotas()
             .cloned()
             .collect()
     }
@@ -527,7 +568,7 @@ impl LiveEngine {
         &self,
         request: Option<RequestId>,
     ) -> Result<QueueStatusReply, LiveError> {
-        let scheduler = self.inner.driver.lock().await.actors.scheduler.clone();
+        let scheduler = self.inner.scheduler.clone();
         Ok(scheduler.send(QueueStatus(request)).await?)
     }
 
@@ -546,7 +587,7 @@ impl LiveEngine {
             })
             .await?
         {
-            BudgetReply::Reserved(grant) => Ok(grant),
+            CreditReply::Reserved(grant) => Ok(grant),
             _ => unreachable!("reserve answers with a grant"),
         }
     }
@@ -557,7 +598,7 @@ impl LiveEngine {
         used: Money,
     ) -> Result<Option<ReservationAlert>, LiveError> {
         match self.budget(Command::Track { reservation, used }).await? {
-            BudgetReply::Tracked(alert) => Ok(alert),
+            CreditReply::Tracked(alert) => Ok(alert),
             _ => unreachable!("track answers with an alert"),
         }
     }
@@ -574,7 +615,7 @@ impl LiveEngine {
             })
             .await?
         {
-            BudgetReply::Settled(settlement) => Ok(settlement),
+            CreditReply::Settled(settlement) => Ok(settlement),
             _ => unreachable!("settle answers with a settlement"),
         }
     }
@@ -585,9 +626,9 @@ impl LiveEngine {
             .map(drop)
     }
 
-    async fn budget(&self, command: Command) -> Result<BudgetReply, LiveError> {
+    async fn budget(&self, command: Command) -> Result<CreditReply, LiveError> {
         match self.execute(command).await? {
-            Reply::Budget(reply) => Ok(reply),
+            Reply::Credit(reply) => Ok(reply),
             _ => unreachable!("budget commands answer with budget replies"),
         }
     }
@@ -597,7 +638,7 @@ impl LiveEngine {
         &self,
         client: &ClientId,
     ) -> Result<crate::policy::reservation::AccountBalance, LiveError> {
-        let scheduler = self.inner.driver.lock().await.actors.scheduler.clone();
+        let scheduler = self.inner.scheduler.clone();
         scheduler
             .send(crate::actors::GetAccount(client.clone()))
             .await?
@@ -622,8 +663,8 @@ impl LiveEngine {
             .driver
             .lock()
             .await
-            .resources
-            .values()
+            .fleet
+            .resources()
             .cloned()
             .collect()
     }
@@ -667,7 +708,7 @@ impl LiveEngine {
 
     /// Bookings matching `filter`, in the order they were made.
     pub async fn bookings(&self, filter: BookingFilter) -> Result<Vec<Booking>, LiveError> {
-        let bookings = self.inner.driver.lock().await.actors.bookings.clone();
+        let bookings = self.inner.driver.lock().await.fleet.bookings().clone();
         Ok(bookings.send(ListBookings(filter)).await?)
     }
 
@@ -702,7 +743,7 @@ impl LiveEngine {
         filter: CostFilter,
         item_limit: usize,
     ) -> Result<CostSummary, LiveError> {
-        let ledger = self.inner.driver.lock().await.actors.ledger.clone();
+        let ledger = self.inner.driver.lock().await.fleet.ledger().clone();
         let view = ledger
             .send(GetLedger {
                 event_limit: 0,
@@ -717,8 +758,8 @@ impl LiveEngine {
     pub async fn client_stats(&self, client: &ClientId) -> Result<ClientStats, LiveError> {
         let actor = {
             let driver = self.inner.driver.lock().await;
-            let index = driver.known_client(client)?;
-            driver.actors.clients[index].clone()
+            let index = driver.fleet.client(client)?;
+            driver.fleet.client_actor(index).clone()
         };
         Ok(actor.send(GetClientStats).await?)
     }
@@ -735,13 +776,13 @@ impl LiveEngine {
     pub fn publish(&self, kind: EventKind) {
         // No subscriber is not an error: events are for whoever listens now.
         let _ = self.inner.events.send(Event {
-            at: WallClock.now(),
+            at: self.inner.time.now(),
             kind,
         });
     }
 
     /// The scheduler settings in force.
-    pub fn scheduler_config(&self) -> &SchedulerConfig {
+    pub fn scheduler_config(&self) -> &SchedulerSettings {
         &self.inner.config
     }
 }
@@ -752,481 +793,18 @@ impl Drop for Inner {
     }
 }
 
-fn start_actors(
-    clock: VirtualClock,
-    config: SchedulerConfig,
-    reservation: crate::policy::reservation::ReservationPolicy,
-    events: broadcast::Sender<Event>,
-) -> Result<(System, ArbiterHandle, Actors), LiveError> {
+/// Starts the actix system on a thread of its own; answers it and its arbiter.
+fn start_system() -> Result<(System, ArbiterHandle), LiveError> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("qm-actors".into())
         .spawn(move || {
             let system = System::new();
-            let started = system.block_on(async move {
-                let shared: SharedClock = Arc::new(clock);
-                let ledger = LedgerActor::new(0).with_subscribers(events).start();
-                let gate = crate::policy::admission::Gate::new(reservation)?;
-                let bookings = BookingActor::new(shared.clone(), ledger.clone()).start();
-                let scheduler =
-                    SchedulerActor::new(shared, config, gate, Vec::new(), ledger.clone())?.start();
-                Ok::<_, ValidationError>(Actors {
-                    bookings,
-                    scheduler,
-                    ledger,
-                    clients: Vec::new(),
-                    pools: Vec::new(),
-                })
-            });
-            let _ =
-                sender.send(started.map(|actors| (System::current(), Arbiter::current(), actors)));
+            let _ = sender.send((System::current(), Arbiter::current()));
             system.run()
         })
         .map_err(|e| LiveError::Stopped(e.to_string()))?;
-    let (system, arbiter, actors) = receiver
+    receiver
         .recv()
-        .map_err(|e| LiveError::Stopped(e.to_string()))??;
-    Ok((system, arbiter, actors))
-}
-
-/// Outcomes waiting for the command that decided them to be durable.
-#[derive(Default)]
-struct Notices(Vec<(oneshot::Sender<SubmitOutcome>, SubmitOutcome)>);
-
-impl Notices {
-    fn hold(&mut self, tell: oneshot::Sender<SubmitOutcome>, outcome: SubmitOutcome) {
-        self.0.push((tell, outcome));
-    }
-
-    fn take(&mut self) -> Notices {
-        std::mem::take(self)
-    }
-
-    /// Tells each waiting submitter; call only once the deciding command is durable.
-    fn send(self) {
-        for (tell, outcome) in self.0 {
-            // A submitter that stopped waiting is not an error.
-            let _ = tell.send(outcome);
-        }
-    }
-}
-
-impl Driver {
-    /// Moves the engine's clock to the wall clock (never backwards).
-    fn advance_to_wall_clock(&mut self) {
-        self.clock.advance_to(WallClock.now());
-    }
-
-    fn known_client(&self, client: &ClientId) -> Result<usize, LiveError> {
-        self.client_index
-            .get(client)
-            .copied()
-            .ok_or_else(|| LiveError::Unknown {
-                kind: "client",
-                id: client.to_string(),
-            })
-    }
-
-    fn known_pool(&self, pool: &PoolId) -> Result<usize, LiveError> {
-        self.pool_index
-            .get(pool)
-            .copied()
-            .ok_or_else(|| LiveError::Unknown {
-                kind: "pool",
-                id: pool.to_string(),
-            })
-    }
-
-    /// Checks a request's references before anything is applied.
-    fn check_request(&self, request: &Request) -> Result<(), LiveError> {
-        self.known_client(&request.client)?;
-        for need in request
-            .needs
-            .iter()
-            .chain(request.alternative.iter().flat_map(|a| a.needs.iter()))
-        {
-            self.known_pool(&need.pool)?;
-        }
-        if request.needs.is_empty() {
-            return Err(ValidationError::new("needs", "[]", "at least one pool need").into());
-        }
-        Ok(())
-    }
-
-    fn variant(
-        &self,
-        needs: &[crate::model::Need],
-        estimate: Option<Money>,
-    ) -> Result<JobVariant, LiveError> {
-        Ok(JobVariant {
-            needs: needs
-                .iter()
-                .map(|n| Ok((self.known_pool(&n.pool)?, n.amount)))
-                .collect::<Result<_, LiveError>>()?,
-            estimate,
-        })
-    }
-
-    /// Tells waiting submitters what happened and remembers when to wake.
-    fn settle_dispatches(&mut self, out: Dispatches) {
-        for started in out.started {
-            self.requests.insert(started.request, RequestState::Running);
-            if let Some(tell) = self.waiting.remove(&started.request) {
-                self.notices.hold(
-                    tell,
-                    SubmitOutcome::Started {
-                        request: started.request,
-                        downgraded: started.downgraded,
-                    },
-                );
-            }
-        }
-        for (request, refusal) in out.refused {
-            self.requests.entry(request).and_modify(|state| {
-                if *state == RequestState::Queued {
-                    *state = RequestState::Refused;
-                }
-            });
-            if let Some(tell) = self.waiting.remove(&request) {
-                self.notices
-                    .hold(tell, SubmitOutcome::Refused { request, refusal });
-            }
-        }
-        let now = self.clock.now();
-        self.wake_at = match (self.wake_at.filter(|w| *w > now), out.wake_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-
-    /// Applies one command to the actors. An error means nothing changed.
-    async fn apply(&mut self, command: &Command) -> Result<Reply, LiveError> {
-        match command {
-            Command::AddPool { pool } => {
-                if self.pool_index.contains_key(&pool.id) {
-                    return Err(ValidationError::new(
-                        "pool.id",
-                        &pool.id,
-                        "an id not registered yet",
-                    )
-                    .into());
-                }
-                let index = self.actors.scheduler.send(AddPool(pool.clone())).await??;
-                let size = match &pool.kind {
-                    PoolKind::Rate { capacity, .. } => *capacity,
-                    PoolKind::Slot { slots, .. } => f64::from(*slots),
-                };
-                let clock: SharedClock = Arc::new(self.clock.clone());
-                let actor = PoolActor::new(
-                    pool.id.clone(),
-                    index,
-                    size,
-                    clock,
-                    self.actors.scheduler.clone(),
-                    self.actors.ledger.clone(),
-                );
-                self.actors
-                    .pools
-                    .push(PoolActor::start_in_arbiter(&self.arbiter, |_| actor));
-                self.pool_index.insert(pool.id.clone(), index);
-                self.pools.insert(pool.id.clone(), pool.clone());
-                Ok(Reply::Done)
-            }
-            Command::ResizePool { pool, size } => {
-                let index = self.known_pool(pool)?;
-                if !(size.is_finite() && *size >= 1.0) {
-                    return Err(ValidationError::new("size", size, "a size of at least 1").into());
-                }
-                let out = self.actors.pools[index]
-                    .send(PoolCommand::Resize {
-                        size: *size,
-                        reason: "operator",
-                    })
-                    .await?;
-                self.settle_dispatches(out);
-                Ok(Reply::Done)
-            }
-            Command::SetPoolDown { pool, down } => {
-                let index = self.known_pool(pool)?;
-                let command = if *down {
-                    PoolCommand::Down
-                } else {
-                    PoolCommand::Up
-                };
-                let out = self.actors.pools[index].send(command).await?;
-                self.settle_dispatches(out);
-                Ok(Reply::Done)
-            }
-            Command::SetPoolPrice { pool, price } => {
-                let index = self.known_pool(pool)?;
-                if price.is_negative() {
-                    return Err(ValidationError::new("price", price, "zero or more").into());
-                }
-                let out = self.actors.pools[index]
-                    .send(PoolCommand::Price(*price))
-                    .await?;
-                self.settle_dispatches(out);
-                if let Some(registered) = self.pools.get_mut(pool) {
-                    match &mut registered.kind {
-                        PoolKind::Rate {
-                            cost_per_1k_units, ..
-                        } => *cost_per_1k_units = *price,
-                        PoolKind::Slot { cost_per_hour, .. } => *cost_per_hour = *price,
-                    }
-                }
-                Ok(Reply::Done)
-            }
-            Command::AddClient { client } => {
-                if self.client_index.contains_key(&client.id) {
-                    return Err(ValidationError::new(
-                        "client.id",
-                        &client.id,
-                        "an id not registered yet",
-                    )
-                    .into());
-                }
-                let id = client.id.clone();
-                let actor =
-                    ClientActor::start_in_arbiter(&self.arbiter, move |_| ClientActor::new(id));
-                let setup = ClientSetup {
-                    id: client.id.clone(),
-                    tier: client.tier,
-                    max_concurrent: client.effective_max_concurrent(),
-                    active: true,
-                    actor: actor.clone(),
-                };
-                let index = self
-                    .actors
-                    .scheduler
-                    .send(AddClient {
-                        setup,
-                        credits: client.credits,
-                    })
-                    .await??;
-                if let Some(budget) = client.monthly_budget {
-                    let mut quota = Quota::new(
-                        format!("budget:{}", client.id),
-                        crate::model::QuotaScope::Client(client.id.clone()),
-                        Metric::Cost,
-                        budget.micros().max(1) as u64,
-                        crate::model::Period::Monthly,
-                    );
-                    quota.hard_stop = true;
-                    self.actors
-                        .scheduler
-                        .send(SetQuota(quota.clone()))
-                        .await??;
-                    self.quotas.insert(quota.id.clone(), quota);
-                }
-                self.actors.clients.push(actor);
-                self.clients.push(client.clone());
-                self.client_index.insert(client.id.clone(), index);
-                Ok(Reply::Done)
-            }
-            Command::SetQuota { quota } => {
-                if let crate::model::QuotaScope::Client(client) = &quota.scope {
-                    self.known_client(client)?;
-                }
-                self.actors
-                    .scheduler
-                    .send(SetQuota(quota.clone()))
-                    .await??;
-                self.quotas.insert(quota.id.clone(), quota.clone());
-                Ok(Reply::Done)
-            }
-            Command::SetQuotaUsage { quota, used } => {
-                self.actors
-                    .scheduler
-                    .send(QuotaOp::SetUsage {
-                        quota: quota.clone(),
-                        used: *used,
-                    })
-                    .await??;
-                Ok(Reply::Done)
-            }
-            Command::ResetQuota { quota } => {
-                self.actors
-                    .scheduler
-                    .send(QuotaOp::Reset {
-                        quota: quota.clone(),
-                    })
-                    .await??;
-                Ok(Reply::Done)
-            }
-            Command::Submit { request } => {
-                self.check_request(request)?;
-                let client = self.known_client(&request.client)?;
-                let primary = self.variant(&request.needs, request.estimated_cost)?;
-                let alternative = match &request.alternative {
-                    Some(alt) => Some(Box::new(self.variant(&alt.needs, alt.estimated_cost)?)),
-                    None => None,
-                };
-                let job = Job {
-                    id: request.id,
-                    client,
-                    class: request.class,
-                    urgency: request.urgency,
-                    primary,
-                    alternative,
-                    batching: crate::actors::Batching::Alone,
-                };
-                self.next_request = self.next_request.max(request.id.0 + 1);
-                self.requests.insert(request.id, RequestState::Queued);
-                self.submitters.insert(request.id, request.client.clone());
-                let out = self.actors.scheduler.send(Submit(vec![job])).await?;
-                self.settle_dispatches(out);
-                Ok(Reply::Submitted(request.id))
-            }
-            Command::Complete { request, actual } => {
-                if self.requests.get(request) != Some(&RequestState::Running) {
-                    return Err(LiveError::Unknown {
-                        kind: "running request",
-                        id: request.to_string(),
-                    });
-                }
-                if actual.is_some_and(Money::is_negative) {
-                    return Err(ValidationError::new(
-                        "actual",
-                        actual.unwrap_or_default(),
-                        "zero or more",
-                    )
-                    .into());
-                }
-                self.requests.insert(*request, RequestState::Finished);
-                let out = self
-                    .actors
-                    .scheduler
-                    .send(Finish(vec![Completion {
-                        request: *request,
-                        actual: *actual,
-                    }]))
-                    .await?;
-                self.settle_dispatches(out);
-                Ok(Reply::Done)
-            }
-            Command::Cancel { request } => {
-                let (found, out) = self.actors.scheduler.send(CancelRequest(*request)).await?;
-                if !found {
-                    return Err(LiveError::Unknown {
-                        kind: "request",
-                        id: request.to_string(),
-                    });
-                }
-                self.settle_dispatches(out);
-                self.requests.insert(*request, RequestState::Cancelled);
-                Ok(Reply::Done)
-            }
-            Command::Reserve { client, estimate } => {
-                self.known_client(client)?;
-                let reply = self
-                    .actors
-                    .scheduler
-                    .send(BudgetOp::Reserve {
-                        client: client.clone(),
-                        estimate: *estimate,
-                    })
-                    .await??;
-                Ok(Reply::Budget(reply))
-            }
-            Command::Track { reservation, used } => Ok(Reply::Budget(
-                self.actors
-                    .scheduler
-                    .send(BudgetOp::Track {
-                        reservation: *reservation,
-                        used: *used,
-                    })
-                    .await??,
-            )),
-            Command::Settle {
-                reservation,
-                actual,
-            } => Ok(Reply::Budget(
-                self.actors
-                    .scheduler
-                    .send(BudgetOp::Settle {
-                        reservation: *reservation,
-                        actual: *actual,
-                    })
-                    .await??,
-            )),
-            Command::Release { reservation } => Ok(Reply::Budget(
-                self.actors
-                    .scheduler
-                    .send(BudgetOp::Release {
-                        reservation: *reservation,
-                    })
-                    .await??,
-            )),
-            Command::RecordCost {
-                client,
-                cost_type,
-                category,
-                amount,
-                metadata,
-            } => {
-                self.known_client(client)?;
-                let entry = self
-                    .actors
-                    .ledger
-                    .send(crate::actors::Charge {
-                        client: client.clone(),
-                        cost_type: *cost_type,
-                        category: category.clone(),
-                        amount: *amount,
-                        at: self.clock.now(),
-                        metadata: metadata.clone(),
-                    })
-                    .await??;
-                Ok(Reply::Cost(entry))
-            }
-            Command::RegisterResource { resource } => {
-                if self.resources.contains_key(&resource.id) {
-                    return Err(ValidationError::new(
-                        "resource.id",
-                        &resource.id,
-                        "an id not registered yet",
-                    )
-                    .into());
-                }
-                self.actors
-                    .bookings
-                    .send(RegisterResource(resource.clone()))
-                    .await??;
-                self.resources.insert(resource.id.clone(), resource.clone());
-                Ok(Reply::Done)
-            }
-            Command::Book {
-                resource,
-                client,
-                start,
-                end,
-                purpose,
-            } => {
-                self.known_client(client)?;
-                let booking = self
-                    .actors
-                    .bookings
-                    .send(Book {
-                        resource: resource.clone(),
-                        client: client.clone(),
-                        start: *start,
-                        end: *end,
-                        purpose: purpose.clone(),
-                    })
-                    .await??;
-                Ok(Reply::Booking(booking))
-            }
-            Command::CancelBooking { id } => Ok(Reply::Booking(
-                self.actors.bookings.send(CancelBooking(*id)).await??,
-            )),
-            Command::CompleteBooking { id } => Ok(Reply::Booking(
-                self.actors.bookings.send(CompleteBooking(*id)).await??,
-            )),
-            Command::Wake => {
-                let out = self.actors.scheduler.send(Wake).await?;
-                self.settle_dispatches(out);
-                Ok(Reply::Done)
-            }
-        }
-    }
+        .map_err(|e| LiveError::Stopped(e.to_string()))
 }

@@ -3,6 +3,7 @@
 //! credentials vault beside it in the same database file.
 
 mod command;
+mod driver;
 mod engine;
 mod journal;
 pub mod server;

@@ -55,6 +55,50 @@ impl Tier {
     }
 }
 
+/// A client's monthly spending cap, enforced as a hard monthly cost quota of its own.
+///
+/// Written as a number (the cap), `None` / `null` (no cap at all), or left out (the tier's
+/// default: $100 basic, $500 standard, $1,000 premium, none for enterprise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MonthlyBudget {
+    #[default]
+    TierDefault,
+    Unlimited,
+    Limit(Money),
+}
+
+impl MonthlyBudget {
+    pub fn is_tier_default(&self) -> bool {
+        *self == MonthlyBudget::TierDefault
+    }
+}
+
+impl Serialize for MonthlyBudget {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // Skipped by the field; written as absent it reads back the same.
+            MonthlyBudget::TierDefault | MonthlyBudget::Unlimited => serializer.serialize_none(),
+            MonthlyBudget::Limit(money) => serializer.serialize_some(money),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MonthlyBudget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Present: a cap or none at all. Absent is the field's default, the tier's.
+        Ok(match Option::<Money>::deserialize(deserializer)? {
+            Some(money) => MonthlyBudget::Limit(money),
+            None => MonthlyBudget::Unlimited,
+        })
+    }
+}
+
+impl From<Money> for MonthlyBudget {
+    fn from(money: Money) -> Self {
+        MonthlyBudget::Limit(money)
+    }
+}
+
 fn default_credits() -> Money {
     Money::from_units(10_000)
 }
@@ -67,9 +111,9 @@ pub struct Client {
     /// Credit balance available for reservations.
     #[serde(default = "default_credits")]
     pub credits: Money,
-    /// Monthly spending cap; `None` means the tier's default.
-    #[serde(default)]
-    pub monthly_budget: Option<Money>,
+    /// Monthly spending cap: the tier's default unless set (`None` for no cap).
+    #[serde(default, skip_serializing_if = "MonthlyBudget::is_tier_default")]
+    pub monthly_budget: MonthlyBudget,
     /// Concurrent requests allowed; `None` means the tier's default.
     #[serde(default)]
     pub max_concurrent: Option<u32>,
@@ -81,13 +125,18 @@ impl Client {
             id: ClientId::new(id),
             tier,
             credits: default_credits(),
-            monthly_budget: None,
+            monthly_budget: MonthlyBudget::TierDefault,
             max_concurrent: None,
         }
     }
 
+    /// The cap in force: its own, its tier's, or none.
     pub fn effective_monthly_budget(&self) -> Option<Money> {
-        self.monthly_budget.or(self.tier.default_monthly_budget())
+        match self.monthly_budget {
+            MonthlyBudget::TierDefault => self.tier.default_monthly_budget(),
+            MonthlyBudget::Unlimited => None,
+            MonthlyBudget::Limit(money) => Some(money),
+        }
     }
 
     pub fn effective_max_concurrent(&self) -> u32 {
@@ -104,7 +153,7 @@ impl Client {
             "zero or more",
         )
         .map_err(|e| e.within(&owner))?;
-        if let Some(budget) = self.monthly_budget {
+        if let MonthlyBudget::Limit(budget) = self.monthly_budget {
             ensure(
                 !budget.is_negative(),
                 "monthly_budget",
@@ -143,6 +192,34 @@ mod tests {
         let err = c.validate().unwrap_err();
         assert_eq!(err.field, "client[a].credits");
         assert!(err.to_string().contains("zero or more"));
+    }
+
+    #[test]
+    fn a_budget_is_the_tiers_unless_set_or_turned_off() {
+        let parse = |text: &str| -> Client {
+            let options = ron::Options::default()
+                .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+            options.from_str(text).unwrap()
+        };
+        let default = parse("(id: \"a\", tier: basic)");
+        assert_eq!(
+            default.effective_monthly_budget(),
+            Some(Money::from_units(100))
+        );
+        let own = parse("(id: \"a\", tier: basic, monthly_budget: 250)");
+        assert_eq!(own.effective_monthly_budget(), Some(Money::from_units(250)));
+        let none = parse("(id: \"a\", tier: basic, monthly_budget: None)");
+        assert_eq!(none.effective_monthly_budget(), None);
+        // Through JSON (the journal, HTTP, Python): each reads back as written.
+        for client in [default, own, none] {
+            let text = serde_json::to_string(&client).unwrap();
+            let back: Client = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, client, "{text}");
+        }
+        let null: Client =
+            serde_json::from_str(r#"{"id": "a", "tier": "premium", "monthly_budget": null}"#)
+                .unwrap();
+        assert_eq!(null.monthly_budget, MonthlyBudget::Unlimited);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod seconds;
 mod time;
 
 pub use booking::{Booking, BookingStatus, validate_slot};
-pub use client::{Client, Tier};
+pub use client::{Client, MonthlyBudget, Tier};
 pub use cost::{CostEntry, CostType};
 pub use credential::{CredentialKind, CredentialMeta};
 pub use error::ValidationError;
@@ -30,7 +30,7 @@ pub use ids::{
 pub use money::Money;
 pub use pool::{AutoscaleBounds, Pool, PoolKind};
 pub use quota::{Metric, Period, Quota, QuotaScope};
-pub use request::{Alternative, Need, Request, RequestClass};
+pub use request::{Alternative, BatchGroup, Need, Request, RequestClass};
 pub use reservation::{Reservation, ReservationStatus};
 pub use resource::{Resource, ResourceKind, ResourceStatus};
 pub use time::Timestamp;

@@ -36,6 +36,14 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// Slots of a slot pool, bucket capacity of a rate pool.
+    pub fn size(&self) -> f64 {
+        match &self.kind {
+            PoolKind::Rate { capacity, .. } => *capacity,
+            PoolKind::Slot { slots, .. } => f64::from(*slots),
+        }
+    }
+
     /// The cost of drawing `units` from this pool for `seconds` (slot pools are billed by time).
     pub fn cost_of(&self, units: u64, seconds: f64) -> Money {
         match &self.kind {

@@ -62,6 +62,30 @@ pub struct Alternative {
     pub estimated_cost: Option<Money>,
 }
 
+/// Like requests of one client gathered into one dispatch: a request joins the group of
+/// its name and waits until `max_size` members have joined or the oldest has waited
+/// `max_wait_secs` (the same rule as a scenario's `batch`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchGroup {
+    pub name: String,
+    pub max_size: u32,
+    pub max_wait_secs: f64,
+}
+
+impl BatchGroup {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        super::error::ensure_name("name", &self.name)?;
+        ensure(self.max_size >= 2, "max_size", self.max_size, "at least 2")?;
+        ensure(
+            self.max_wait_secs.is_finite() && self.max_wait_secs >= 0.0,
+            "max_wait_secs",
+            self.max_wait_secs,
+            "zero or more seconds",
+        )
+    }
+}
+
 /// A unit of work a client asks to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
@@ -77,6 +101,9 @@ pub struct Request {
     pub estimated_cost: Option<Money>,
     #[serde(default)]
     pub alternative: Option<Alternative>,
+    /// Gather with like requests into one dispatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchGroup>,
 }
 
 impl Request {
@@ -99,6 +126,11 @@ impl Request {
                 )
                 .map_err(within)?;
             }
+        }
+        if let Some(batch) = &self.batch {
+            batch
+                .validate()
+                .map_err(|e| e.within(format!("{owner}.batch")))?;
         }
         Ok(())
     }
@@ -139,6 +171,7 @@ mod tests {
             }],
             estimated_cost: Some(Money::from_micros(24_000)),
             alternative: None,
+            batch: None,
         }
     }
 

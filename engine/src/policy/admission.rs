@@ -22,7 +22,8 @@ use crate::policy::token_bucket::{TakeError, TokenBucket};
 #[serde(rename_all = "snake_case")]
 pub enum RefusalReason {
     Quota,
-    Budget,
+    /// The client's credit does not cover the reservation.
+    Credit,
     Rate,
     Capacity,
     /// The client left, or the request was cancelled.
@@ -32,7 +33,7 @@ pub enum RefusalReason {
 impl RefusalReason {
     pub const ALL: [RefusalReason; 5] = [
         RefusalReason::Quota,
-        RefusalReason::Budget,
+        RefusalReason::Credit,
         RefusalReason::Rate,
         RefusalReason::Capacity,
         RefusalReason::Withdrawn,
@@ -41,7 +42,7 @@ impl RefusalReason {
     pub fn as_str(self) -> &'static str {
         match self {
             RefusalReason::Quota => "quota",
-            RefusalReason::Budget => "budget",
+            RefusalReason::Credit => "credit",
             RefusalReason::Rate => "rate",
             RefusalReason::Capacity => "capacity",
             RefusalReason::Withdrawn => "withdrawn",
@@ -287,7 +288,7 @@ impl Gate {
                         Verdict::Wait(Blocker::Credit)
                     } else {
                         Verdict::Refuse(Refusal::new(
-                            RefusalReason::Budget,
+                            RefusalReason::Credit,
                             format!(
                                 "client {} needs {needed} of credit but has {available} available",
                                 demand.client
@@ -296,7 +297,7 @@ impl Gate {
                     };
                 }
                 Err(other) => {
-                    return Verdict::Refuse(Refusal::new(RefusalReason::Budget, other.to_string()));
+                    return Verdict::Refuse(Refusal::new(RefusalReason::Credit, other.to_string()));
                 }
             };
         let mut notices = Vec::new();
@@ -805,7 +806,7 @@ mod tests {
         let one = [(0, 1), (1, 10)];
         let before = snapshot(&gate, &a, t(0));
         let refused = refusal(gate.try_admit(demand(&a, 1, &one, Some(units(16))), t(0)));
-        assert_eq!(refused.reason, RefusalReason::Budget);
+        assert_eq!(refused.reason, RefusalReason::Credit);
         assert!(refused.message.contains("needs $16.00"), "{refused}");
         assert_eq!(snapshot(&gate, &a, t(0)), before);
 
@@ -826,11 +827,11 @@ mod tests {
         let (mut gate, a) = gate();
         let one = [(0, 1)];
         let refused = refusal(gate.try_admit(demand(&a, 1, &one, None), t(0)));
-        assert_eq!(refused.reason, RefusalReason::Budget);
+        assert_eq!(refused.reason, RefusalReason::Credit);
         assert!(refused.message.contains("no cost estimate"), "{refused}");
         let stranger = ClientId::new("stranger");
         let refused = refusal(gate.try_admit(demand(&stranger, 2, &one, Some(units(1))), t(0)));
-        assert_eq!(refused.reason, RefusalReason::Budget);
+        assert_eq!(refused.reason, RefusalReason::Credit);
         assert_eq!(busy(&gate, 0), 0);
     }
 
@@ -1111,7 +1112,7 @@ mod tests {
     #[test]
     fn refusal_reasons_have_stable_names() {
         let names: Vec<&str> = RefusalReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(names, ["quota", "budget", "rate", "capacity", "withdrawn"]);
+        assert_eq!(names, ["quota", "credit", "rate", "capacity", "withdrawn"]);
         let refusal = Refusal::new(RefusalReason::Rate, "too fast");
         assert_eq!(refusal.to_string(), "refused (rate): too fast");
     }
@@ -1170,7 +1171,7 @@ mod tests {
                             Verdict::Wait(Blocker::Credit) => {
                                 prop_assert!(balance(&gate, &a).reserved > Money::ZERO);
                             }
-                            Verdict::Refuse(r) => prop_assert_eq!(r.reason, RefusalReason::Budget),
+                            Verdict::Refuse(r) => prop_assert_eq!(r.reason, RefusalReason::Credit),
                             Verdict::Wait(other) => prop_assert!(false, "unexpected {:?}", other),
                         }
                     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Timestamp, ValidationError, ensure};
+use crate::policy::predictor::LinearPredictor;
 
 /// Thresholds and timings for one pool's autoscaler. Fractions are of full utilisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +123,71 @@ impl AutoscaleConfig {
             self.tolerance,
             "a fraction of at least 0 and less than 1",
         )
+    }
+}
+
+/// The forecast-and-scale rule for one pool, fed one sample at a time: fits a line to
+/// recent load, predicts it a horizon ahead, and asks the autoscaler (if the pool scales)
+/// for a size that serves the larger of the load now, the predicted load, and the load
+/// now plus what queued requests ask of the pool. Counting queued demand matters: an idle
+/// pool whose queued requests do not fit is under-provisioned, not idle.
+#[derive(Debug, Clone)]
+pub struct PoolWatch {
+    predictor: LinearPredictor,
+    autoscaler: Option<Autoscaler>,
+    horizon: Duration,
+    /// Forecasts made earlier, due at their instant: what was predicted for "now".
+    pending: VecDeque<(Timestamp, f64)>,
+}
+
+/// What one sample of a pool showed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observed {
+    /// The utilisation predicted for this instant a horizon ago, if any.
+    pub predicted: Option<f64>,
+    /// The size to change to, if the autoscaler decided one.
+    pub resize: Option<u32>,
+}
+
+impl PoolWatch {
+    pub fn new(
+        window: usize,
+        horizon: Duration,
+        autoscaler: Option<Autoscaler>,
+    ) -> Result<Self, ValidationError> {
+        Ok(PoolWatch {
+            predictor: LinearPredictor::new(window)?,
+            autoscaler,
+            horizon,
+            pending: VecDeque::new(),
+        })
+    }
+
+    /// Takes the sample at `at`: `utilisation` of a pool of `size`, with `queued` units
+    /// asked of it by requests still waiting.
+    pub fn observe(&mut self, at: Timestamp, utilisation: f64, size: f64, queued: f64) -> Observed {
+        let load = utilisation * size;
+        let share = |load: f64| load / size.max(f64::MIN_POSITIVE);
+        let mut predicted = None;
+        while let Some(&(due, value)) = self.pending.front() {
+            if due > at {
+                break;
+            }
+            self.pending.pop_front();
+            predicted = Some(share(value));
+        }
+        self.predictor.push(at, load);
+        let forecast = self.predictor.forecast(self.horizon).map(|f| f.max(0.0));
+        if let Some(value) = forecast {
+            self.pending.push_back((at + self.horizon, value));
+        }
+        let resize = self.autoscaler.as_mut().and_then(|autoscaler| {
+            let wanted = forecast
+                .map_or(utilisation, |f| share(f).max(utilisation))
+                .max(share(load + queued.max(0.0)));
+            autoscaler.decide(size.round() as u32, wanted, at)
+        });
+        Observed { predicted, resize }
     }
 }
 
@@ -460,5 +526,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn queued_demand_that_does_not_fit_grows_an_idle_pool() {
+        let config = AutoscaleConfig {
+            cooldown: Duration::ZERO,
+            ..AutoscaleConfig::new(1, 4)
+        };
+        let mut watch = PoolWatch::new(
+            4,
+            Duration::from_secs(60),
+            Some(Autoscaler::new(config.clone()).unwrap()),
+        )
+        .unwrap();
+        // Idle, nothing queued: nothing to do.
+        assert_eq!(watch.observe(at(0), 0.0, 1.0, 0.0).resize, None);
+        // Idle, but two slots asked of a one-slot pool: grow (2 / 0.6 rounds up to 4).
+        assert_eq!(watch.observe(at(10), 0.0, 1.0, 2.0).resize, Some(4));
+        // The same without an autoscaler only watches.
+        let mut fixed = PoolWatch::new(4, Duration::from_secs(60), None).unwrap();
+        assert_eq!(fixed.observe(at(10), 0.0, 1.0, 2.0).resize, None);
     }
 }

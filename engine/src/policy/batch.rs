@@ -111,6 +111,15 @@ impl<T> Batcher<T> {
         }
     }
 
+    /// Adds a group under `rule`; answers its index.
+    pub fn add_rule(&mut self, rule: BatchRule) -> usize {
+        self.groups.push(Group {
+            rule,
+            gathering: Vec::new(),
+        });
+        self.groups.len() - 1
+    }
+
     /// Whether no item is held (true also when there are no groups at all).
     pub fn is_empty(&self) -> bool {
         self.held == 0

@@ -4,6 +4,7 @@ pub mod admission;
 pub mod autoscale;
 pub mod batch;
 pub mod booking;
+pub mod dispatch;
 pub mod ledger;
 pub mod predictor;
 pub mod priority;

@@ -99,6 +99,37 @@ pub enum ReservationAlert {
     Critical,
 }
 
+impl ReservationAlert {
+    /// The event that tells of this alert, with usage as a share of the reservation (one
+    /// when nothing was reserved).
+    pub fn event(
+        self,
+        reservation: ReservationId,
+        client: &ClientId,
+        used: Money,
+        reserved: Money,
+    ) -> crate::model::EventKind {
+        let usage_ratio = if reserved > Money::ZERO {
+            used.as_f64() / reserved.as_f64()
+        } else {
+            1.0
+        };
+        let client = client.clone();
+        match self {
+            ReservationAlert::Warning => crate::model::EventKind::ResourceWarning {
+                reservation,
+                client,
+                usage_ratio,
+            },
+            ReservationAlert::Critical => crate::model::EventKind::ResourceCritical {
+                reservation,
+                client,
+                usage_ratio,
+            },
+        }
+    }
+}
+
 /// The outcome of `settle`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settlement {

@@ -140,6 +140,16 @@ impl Arrivals {
 }
 
 impl ArrivalClock {
+    /// Seconds from the start to the first arrival at or after `now_secs` (also from the
+    /// start): a stream that resumes where the calendar is.
+    pub fn resume<R: Rng + ?Sized>(&mut self, rng: &mut R, now_secs: f64) -> f64 {
+        let mut next = self.next(rng);
+        while next < now_secs {
+            next = self.next(rng);
+        }
+        next
+    }
+
     /// Seconds from the start to the next arrival.
     pub fn next<R: Rng + ?Sized>(&mut self, rng: &mut R) -> f64 {
         self.last = match &self.process {

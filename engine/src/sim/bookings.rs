@@ -12,14 +12,11 @@ use rand::rngs::SmallRng;
 
 use super::arrival::ArrivalClock;
 use super::distribution::Sampler;
+use super::error::RunError;
 use super::report::{BookingRefusals, BookingReport};
-use super::runner::{RunError, resume};
-use super::scenario::{Scenario, secs};
-use crate::actors::{
-    Book, BookingActor, CompleteBooking, GetBookingSummary, LedgerActor, ListBookings,
-    RegisterResource,
-};
-use crate::clock::SharedClock;
+use super::scenario::Scenario;
+use crate::actors::{Book, BookingActor, CompleteBooking, GetBookingSummary, ListBookings};
+use crate::config::secs;
 use crate::model::{Booking, BookingId, ClientId, ResourceId, Timestamp};
 use crate::policy::booking::{BookingError, BookingFilter};
 
@@ -69,21 +66,17 @@ pub(super) struct BookingDesk {
 }
 
 impl BookingDesk {
-    /// Starts the booking actor with the scenario's resources; none when the scenario has
-    /// no booking streams, so a run without bookings pays nothing for them.
-    pub(super) async fn open(
+    /// The scenario's booking streams through the fleet's booking actor (which holds the
+    /// resources); none when the scenario has no booking streams. `active` tells whether a
+    /// client takes part from the start.
+    pub(super) fn open(
         scenario: &Scenario,
-        clock: &SharedClock,
-        ledger: &Addr<LedgerActor>,
+        actor: Addr<BookingActor>,
         start_of_day_secs: f64,
-        joins_later: &[bool],
+        active: impl Fn(&ClientId) -> bool,
     ) -> Result<Option<Self>, RunError> {
         if scenario.bookings.is_empty() {
             return Ok(None);
-        }
-        let actor = BookingActor::new(clock.clone(), ledger.clone()).start();
-        for resource in &scenario.resources {
-            actor.send(RegisterResource(resource.clone())).await??;
         }
         let mut streams = Vec::new();
         for (b, workload) in scenario.bookings.iter().enumerate() {
@@ -100,7 +93,7 @@ impl BookingDesk {
                 resources: workload.resources.clone(),
                 lead_secs: workload.lead_secs.sampler(&format!("{at}.lead_secs"))?,
                 hours: workload.hours.sampler(&format!("{at}.hours"))?,
-                active: !joins_later[client_index],
+                active: active(&workload.client),
                 purpose: at,
             });
         }
@@ -173,21 +166,20 @@ impl BookingDesk {
     }
 
     /// Stops or resumes the streams of a client that left or joined; the resumed ones with
-    /// their next attempt at or after `now`.
+    /// their next attempt (seconds from the start) at or after `now_secs`.
     pub(super) fn set_active(
         &mut self,
         client_index: usize,
         active: bool,
         rng: &mut SmallRng,
-        start: Timestamp,
-        now: Timestamp,
-    ) -> Vec<(usize, Timestamp)> {
+        now_secs: f64,
+    ) -> Vec<(usize, f64)> {
         let mut resumed = Vec::new();
         for (index, stream) in self.streams.iter_mut().enumerate() {
             if stream.client_index == client_index && stream.active != active {
                 stream.active = active;
                 if active {
-                    resumed.push((index, resume(&mut stream.arrivals, rng, start, now)));
+                    resumed.push((index, stream.arrivals.resume(rng, now_secs)));
                 }
             }
         }

@@ -1,15 +1,19 @@
 //! Simulation: scenario files, workload generators, the discrete-event runner and its
 //! report.
 
+mod actions;
+mod agenda;
 pub mod arrival;
 mod bookings;
 pub mod distribution;
+mod error;
 mod load;
 mod locate;
 mod plot;
 pub mod report;
 mod runner;
 pub mod scenario;
+mod workload;
 
 pub use load::{ScenarioError, ScenarioProblem, load_file, parse};
 pub use plot::{PlotError, write_svg};

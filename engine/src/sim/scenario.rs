@@ -6,13 +6,12 @@ use std::collections::BTreeSet;
 
 use super::arrival::Arrivals;
 use super::distribution::Distribution;
+use crate::config::MonitorSettings;
+pub use crate::config::{MonitorConfig, OffPeak, SchedulerConfig};
 use crate::model::{
     Client, ClientId, Money, Pool, PoolId, PoolKind, Quota, QuotaId, QuotaScope, RequestClass,
     Resource, ResourceId, Timestamp, ValidationError, ensure,
 };
-use crate::policy::autoscale::AutoscaleConfig;
-use crate::policy::priority::PriorityWeights;
-use crate::policy::reservation::ReservationPolicy;
 
 /// A workload scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,97 +46,6 @@ pub struct Scenario {
     pub bookings: Vec<BookingWorkload>,
     #[serde(default)]
     pub events: Vec<TimedEvent>,
-}
-
-/// How the scheduler orders and admits work.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SchedulerConfig {
-    pub weights: PriorityWeights,
-    /// With aging off, waiting time adds no priority (to show starvation).
-    pub aging: bool,
-    pub fair_share_half_life_secs: f64,
-    /// A request queued longer than this raises `request.starving`.
-    pub starvation_bound_secs: f64,
-    /// Hours of the day (UTC) in which deferred work runs; none means any time.
-    pub off_peak: Option<OffPeak>,
-    /// Fall back to a request's cheaper alternative when budget or capacity is short.
-    pub downgrade: bool,
-    pub reservation: ReservationPolicy,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig {
-            weights: PriorityWeights::default(),
-            aging: true,
-            fair_share_half_life_secs: 300.0,
-            starvation_bound_secs: 300.0,
-            off_peak: None,
-            downgrade: true,
-            reservation: ReservationPolicy::default(),
-        }
-    }
-}
-
-/// Off-peak window `[start_hour, end_hour)` in UTC; it may wrap midnight (22 → 6).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OffPeak {
-    pub start_hour: u32,
-    pub end_hour: u32,
-}
-
-/// How the monitor samples, predicts and scales.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MonitorConfig {
-    pub sample_every_secs: f64,
-    /// Samples in the regression window.
-    pub window: usize,
-    /// How far ahead the predictor looks.
-    pub horizon_secs: f64,
-    pub target_utilisation: f64,
-    pub scale_up_above: f64,
-    pub scale_down_below: f64,
-    pub tolerance: f64,
-    pub cooldown_secs: f64,
-    pub stabilisation_secs: f64,
-}
-
-impl Default for MonitorConfig {
-    fn default() -> Self {
-        MonitorConfig {
-            sample_every_secs: 10.0,
-            window: 30,
-            horizon_secs: 60.0,
-            target_utilisation: 0.6,
-            scale_up_above: 0.8,
-            scale_down_below: 0.3,
-            tolerance: 0.1,
-            cooldown_secs: 60.0,
-            stabilisation_secs: 300.0,
-        }
-    }
-}
-
-impl MonitorConfig {
-    pub fn autoscale_config(&self, min: u32, max: u32) -> AutoscaleConfig {
-        AutoscaleConfig {
-            min,
-            max,
-            target_utilisation: self.target_utilisation,
-            scale_up_above: self.scale_up_above,
-            scale_down_below: self.scale_down_below,
-            tolerance: self.tolerance,
-            cooldown: secs(self.cooldown_secs),
-            stabilisation_window: secs(self.stabilisation_secs),
-        }
-    }
-}
-
-pub(crate) fn secs(value: f64) -> std::time::Duration {
-    std::time::Duration::from_secs_f64(value.max(0.0))
 }
 
 /// One client's stream of requests.
@@ -295,7 +203,10 @@ impl Scenario {
             check(ensure(n > 0, "max_requests", n, "at least 1"));
         }
         check(self.scheduler.validate());
-        check(self.monitor.validate());
+        let monitor = MonitorSettings::try_from(&self.monitor);
+        if let Err(e) = &monitor {
+            problems.push(e.clone());
+        }
 
         let pool_ids = unique_ids(
             self.pools.iter().map(|p| p.id.as_str()),
@@ -310,8 +221,8 @@ impl Scenario {
                     &format!("pools[{i}]"),
                 ));
             }
-            if let Some(bounds) = pool.autoscale {
-                let config = self.monitor.autoscale_config(bounds.min, bounds.max);
+            if let (Some(bounds), Ok(monitor)) = (pool.autoscale, &monitor) {
+                let config = monitor.autoscale(bounds.min, bounds.max);
                 if let Err(e) = config.validate() {
                     problems.push(e.within(format!("pools[{i}].autoscale")));
                 }
@@ -619,75 +530,6 @@ impl RequestKind {
                 ));
             }
         }
-    }
-}
-
-impl SchedulerConfig {
-    fn validate(&self) -> Result<(), ValidationError> {
-        let within = |e: ValidationError| e.within("scheduler");
-        self.weights
-            .validate()
-            .map_err(|e| e.within("scheduler.weights"))?;
-        ensure(
-            self.fair_share_half_life_secs.is_finite() && self.fair_share_half_life_secs > 0.0,
-            "fair_share_half_life_secs",
-            self.fair_share_half_life_secs,
-            "a positive number of seconds",
-        )
-        .map_err(within)?;
-        ensure(
-            self.starvation_bound_secs.is_finite() && self.starvation_bound_secs > 0.0,
-            "starvation_bound_secs",
-            self.starvation_bound_secs,
-            "a positive number of seconds",
-        )
-        .map_err(within)?;
-        if let Some(window) = self.off_peak {
-            for (field, hour) in [
-                ("off_peak.start_hour", window.start_hour),
-                ("off_peak.end_hour", window.end_hour),
-            ] {
-                ensure(hour < 24, field, hour, "an hour of the day, 0 to 23").map_err(within)?;
-            }
-            ensure(
-                window.start_hour != window.end_hour,
-                "off_peak.end_hour",
-                window.end_hour,
-                "an hour other than start_hour",
-            )
-            .map_err(within)?;
-        }
-        self.reservation
-            .validate()
-            .map_err(|e| e.within("scheduler.reservation"))
-    }
-}
-
-impl MonitorConfig {
-    fn validate(&self) -> Result<(), ValidationError> {
-        let within = |e: ValidationError| e.within("monitor");
-        ensure(
-            self.sample_every_secs.is_finite() && self.sample_every_secs > 0.0,
-            "sample_every_secs",
-            self.sample_every_secs,
-            "a positive number of seconds",
-        )
-        .map_err(within)?;
-        ensure(
-            self.window >= 2,
-            "window",
-            self.window,
-            "at least 2 samples",
-        )
-        .map_err(within)?;
-        ensure(
-            self.horizon_secs.is_finite() && self.horizon_secs >= 0.0,
-            "horizon_secs",
-            self.horizon_secs,
-            "zero or more seconds",
-        )
-        .map_err(within)?;
-        self.autoscale_config(1, 1).validate().map_err(within)
     }
 }
 

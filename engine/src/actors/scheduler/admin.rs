@@ -65,8 +65,8 @@ pub struct QuotaAnswer {
 
 /// A budget operation outside the queue (an agent reserving for its own work).
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<BudgetReply, ReserveError>")]
-pub enum BudgetOp {
+#[rtype(result = "Result<CreditReply, ReserveError>")]
+pub enum CreditOp {
     Reserve {
         client: ClientId,
         estimate: Option<Money>,
@@ -85,7 +85,7 @@ pub enum BudgetOp {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum BudgetReply {
+pub enum CreditReply {
     Reserved(ReservationGrant),
     Tracked(Option<ReservationAlert>),
     Settled(Settlement),
@@ -137,7 +137,7 @@ impl Handler<AddPool> for SchedulerActor {
             ));
         }
         let index = self.gate.add_pool(pool, self.clock.now())?;
-        self.blocked.push(false);
+        self.queued_demand.push(0.0);
         Ok(index)
     }
 }
@@ -232,14 +232,14 @@ impl Handler<CheckQuotas> for SchedulerActor {
     }
 }
 
-impl Handler<BudgetOp> for SchedulerActor {
-    type Result = Result<BudgetReply, ReserveError>;
+impl Handler<CreditOp> for SchedulerActor {
+    type Result = Result<CreditReply, ReserveError>;
 
-    fn handle(&mut self, op: BudgetOp, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, op: CreditOp, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
         let credits = self.gate.credits_mut();
         match op {
-            BudgetOp::Reserve { client, estimate } => {
+            CreditOp::Reserve { client, estimate } => {
                 let grant = credits.reserve(&client, None, estimate, now)?;
                 self.publish(
                     now,
@@ -249,29 +249,17 @@ impl Handler<BudgetOp> for SchedulerActor {
                         amount: grant.amount,
                     },
                 );
-                Ok(BudgetReply::Reserved(grant))
+                Ok(CreditReply::Reserved(grant))
             }
-            BudgetOp::Track { reservation, used } => {
+            CreditOp::Track { reservation, used } => {
                 let alert = credits.track(reservation, used)?;
                 if let (Some(alert), Some(held)) = (alert, credits.get(reservation)) {
-                    let usage_ratio = used.as_f64() / held.reserved.as_f64().max(1e-12);
-                    let kind = match alert {
-                        ReservationAlert::Warning => crate::model::EventKind::ResourceWarning {
-                            reservation,
-                            client: held.client,
-                            usage_ratio,
-                        },
-                        ReservationAlert::Critical => crate::model::EventKind::ResourceCritical {
-                            reservation,
-                            client: held.client,
-                            usage_ratio,
-                        },
-                    };
-                    self.publish(now, kind);
+                    let event = alert.event(reservation, &held.client, used, held.reserved);
+                    self.publish(now, event);
                 }
-                Ok(BudgetReply::Tracked(alert))
+                Ok(CreditReply::Tracked(alert))
             }
-            BudgetOp::Settle {
+            CreditOp::Settle {
                 reservation,
                 actual,
             } => {
@@ -288,11 +276,11 @@ impl Handler<BudgetOp> for SchedulerActor {
                         },
                     );
                 }
-                Ok(BudgetReply::Settled(settlement))
+                Ok(CreditReply::Settled(settlement))
             }
-            BudgetOp::Release { reservation } => {
+            CreditOp::Release { reservation } => {
                 credits.release(reservation, now)?;
-                Ok(BudgetReply::Released)
+                Ok(CreditReply::Released)
             }
         }
     }
@@ -311,6 +299,7 @@ impl Handler<CancelRequest> for SchedulerActor {
         if let Some(ticket) = self.queues.find(|job| job.id == request)
             && let Some(job) = self.queues.remove(ticket)
         {
+            self.dequeued(&job);
             let refusal = Refusal::new(RefusalReason::Withdrawn, "cancelled");
             self.refuse(&job, &refusal, false);
             out.refused.push((request, refusal));

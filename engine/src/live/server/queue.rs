@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{ApiError, Caller, ServerState, optional_body, parse_seq};
 use crate::live::RequestState;
 use crate::model::{
-    Alternative, Client, ClientId, Money, Need, Pool, Request, RequestClass, RequestId,
+    Alternative, BatchGroup, Client, ClientId, Money, Need, Pool, Request, RequestClass, RequestId,
 };
 
 pub async fn list_clients(
@@ -114,7 +114,9 @@ pub async fn estimate(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnqueueBody {
-    agent_id: Option<ClientId>,
+    /// The client the request is for (the seed's `agent_id` is accepted too).
+    #[serde(alias = "agent_id")]
+    client: Option<ClientId>,
     #[serde(default = "normal")]
     class: RequestClass,
     #[serde(default)]
@@ -122,6 +124,8 @@ pub struct EnqueueBody {
     needs: Vec<Need>,
     estimated_cost: Option<Money>,
     alternative: Option<Alternative>,
+    /// Gather with like requests of the same client into one dispatch.
+    batch: Option<BatchGroup>,
 }
 
 fn normal() -> RequestClass {
@@ -134,7 +138,7 @@ pub async fn enqueue(
     body: web::Json<EnqueueBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let client = caller.acting_for(body.agent_id, "agent_id")?;
+    let client = caller.acting_for(body.client, "client")?;
     let request = Request {
         // The engine assigns the id.
         id: RequestId(0),
@@ -144,6 +148,7 @@ pub async fn enqueue(
         needs: body.needs,
         estimated_cost: body.estimated_cost,
         alternative: body.alternative,
+        batch: body.batch,
     };
     // The answer carries the state; waiting for the start is the caller's choice (poll or
     // watch the WebSocket).

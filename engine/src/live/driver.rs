@@ -1,0 +1,463 @@
+//! The sequencer's state: the fleet, and what the live engine follows beside it (where
+//! each request stands, who waits for which outcome, formed batches). Every command is
+//! applied here, in journal order, live and on replay alike.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tokio::sync::oneshot;
+
+use super::command::Command;
+use super::engine::{LiveError, RequestState, SubmitOutcome};
+use crate::actors::{Batching, Book, CancelBooking, CompleteBooking};
+use crate::actors::{
+    CancelRequest, Charge, Completion, CreditOp, CreditReply, Dispatches, Fleet, Job, JobVariant,
+    QuotaOp,
+};
+use crate::clock::{Clock, VirtualClock};
+use crate::config::secs;
+use crate::model::{
+    Booking, ClientId, CostEntry, Money, Need, Request, RequestId, Timestamp, ValidationError,
+};
+use crate::policy::admission::{Refusal, RefusalReason};
+use crate::policy::batch::BatchRule;
+
+/// What applying a command answered.
+pub(super) enum Reply {
+    Done,
+    Submitted(RequestId),
+    Credit(CreditReply),
+    Cost(CostEntry),
+    Booking(Booking),
+}
+
+/// Outcomes waiting for the command that decided them to be durable: a start caused by a
+/// completion must not reach its submitter before the completion is on disk, or a crash
+/// could bring an acknowledged request back queued.
+#[derive(Default)]
+pub(super) struct Notices(Vec<(oneshot::Sender<SubmitOutcome>, SubmitOutcome)>);
+
+impl Notices {
+    fn hold(&mut self, tell: oneshot::Sender<SubmitOutcome>, outcome: SubmitOutcome) {
+        self.0.push((tell, outcome));
+    }
+
+    pub(super) fn take(&mut self) -> Notices {
+        std::mem::take(self)
+    }
+
+    /// Tells each waiting submitter; call only once the deciding command is durable.
+    pub(super) fn send(self) {
+        for (tell, outcome) in self.0 {
+            // A submitter that stopped waiting is not an error.
+            let _ = tell.send(outcome);
+        }
+    }
+}
+
+/// A batch that formed: its members each complete on their own, and the batch releases
+/// its pools and settles when the last one has.
+struct Batch {
+    members: Vec<RequestId>,
+    /// Members not yet completed or cancelled.
+    open: usize,
+    /// Actual costs reported by the members so far.
+    actual: Option<Money>,
+    /// Whether any member completed (rather than all cancelling).
+    completed: bool,
+}
+
+/// A batch group as requests name it: one client, one class, one name and rule.
+type GroupKey = (usize, usize, String, u32, u64);
+
+pub(super) struct Driver {
+    pub(super) clock: VirtualClock,
+    pub(super) fleet: Fleet,
+    pub(super) next_request: u64,
+    /// Requests whose submitter waits for the start or the refusal.
+    pub(super) waiting: HashMap<RequestId, oneshot::Sender<SubmitOutcome>>,
+    pub(super) notices: Notices,
+    /// Where every request submitted so far stands.
+    pub(super) requests: HashMap<RequestId, RequestState>,
+    /// Who submitted each request, so a front end can tell owners from strangers.
+    pub(super) submitters: HashMap<RequestId, ClientId>,
+    pub(super) wake_at: Option<Timestamp>,
+    groups: BTreeMap<GroupKey, usize>,
+    /// Formed batches by their id (their first member's).
+    batches: HashMap<RequestId, Batch>,
+    /// The batch each member of a formed batch belongs to.
+    member_of: HashMap<RequestId, RequestId>,
+}
+
+impl Driver {
+    pub(super) fn new(clock: VirtualClock, fleet: Fleet) -> Driver {
+        Driver {
+            clock,
+            fleet,
+            next_request: 0,
+            waiting: HashMap::new(),
+            notices: Notices::default(),
+            requests: HashMap::new(),
+            submitters: HashMap::new(),
+            wake_at: None,
+            groups: BTreeMap::new(),
+            batches: HashMap::new(),
+            member_of: HashMap::new(),
+        }
+    }
+
+    /// Checks a request's references before anything is applied.
+    pub(super) fn check_request(&self, request: &Request) -> Result<(), LiveError> {
+        self.fleet.client(&request.client)?;
+        for need in request
+            .needs
+            .iter()
+            .chain(request.alternative.iter().flat_map(|a| a.needs.iter()))
+        {
+            self.fleet.pool(&need.pool)?;
+        }
+        if request.needs.is_empty() {
+            return Err(ValidationError::new("needs", "[]", "at least one pool need").into());
+        }
+        Ok(())
+    }
+
+    fn variant(&self, needs: &[Need], estimate: Option<Money>) -> Result<JobVariant, LiveError> {
+        Ok(JobVariant {
+            needs: needs
+                .iter()
+                .map(|n| Ok((self.fleet.pool(&n.pool)?, n.amount)))
+                .collect::<Result<_, LiveError>>()?,
+            estimate,
+        })
+    }
+
+    /// The requests a started or refused job stands for: a batch's members, or itself.
+    fn members(&self, job: RequestId) -> Vec<RequestId> {
+        self.batches
+            .get(&job)
+            .map_or_else(|| vec![job], |batch| batch.members.clone())
+    }
+
+    /// Follows what a command set going, and holds the outcomes for waiting submitters.
+    fn settle_dispatches(&mut self, out: Dispatches) {
+        for formed in out.batched {
+            for member in &formed.members {
+                self.member_of.insert(*member, formed.id);
+            }
+            self.batches.insert(
+                formed.id,
+                Batch {
+                    open: formed.members.len(),
+                    members: formed.members,
+                    actual: None,
+                    completed: false,
+                },
+            );
+        }
+        for started in out.started {
+            let batch = self.batches.contains_key(&started.request);
+            for member in self.members(started.request) {
+                self.requests.insert(member, RequestState::Running);
+                if let Some(tell) = self.waiting.remove(&member) {
+                    let outcome = SubmitOutcome::Started {
+                        request: member,
+                        downgraded: started.downgraded,
+                        batch: batch.then_some(started.request),
+                    };
+                    self.notices.hold(tell, outcome);
+                }
+            }
+        }
+        for (job, refusal) in out.refused {
+            self.refused(job, &refusal);
+        }
+        let now = self.clock.now();
+        self.wake_at = match (self.wake_at.filter(|w| *w > now), out.wake_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn refused(&mut self, job: RequestId, refusal: &Refusal) {
+        let members = self.members(job);
+        if let Some(batch) = self.batches.remove(&job) {
+            for member in &batch.members {
+                self.member_of.remove(member);
+            }
+        }
+        for request in members {
+            self.requests.entry(request).and_modify(|state| {
+                if *state == RequestState::Queued {
+                    *state = RequestState::Refused;
+                }
+            });
+            if let Some(tell) = self.waiting.remove(&request) {
+                let outcome = SubmitOutcome::Refused {
+                    request,
+                    refusal: refusal.clone(),
+                };
+                self.notices.hold(tell, outcome);
+            }
+        }
+    }
+
+    /// The batch group a request joins, registered the first time it is named.
+    async fn group(&mut self, request: &Request, client: usize) -> Result<Batching, LiveError> {
+        let Some(group) = &request.batch else {
+            return Ok(Batching::Alone);
+        };
+        let key = (
+            client,
+            request.class.index(),
+            group.name.clone(),
+            group.max_size,
+            group.max_wait_secs.to_bits(),
+        );
+        if let Some(index) = self.groups.get(&key) {
+            return Ok(Batching::Joins(*index));
+        }
+        let rule = BatchRule::new(group.max_size, secs(group.max_wait_secs))
+            .map_err(|e| e.within("batch"))?;
+        let index = self.fleet.add_batch_rule(rule).await?;
+        self.groups.insert(key, index);
+        Ok(Batching::Joins(index))
+    }
+
+    /// A running request is done (`actual` its cost if known) or given up (`cancelled`).
+    /// A member of a batch only counts down its batch, which finishes with its last member.
+    async fn end_running(
+        &mut self,
+        request: RequestId,
+        actual: Option<Money>,
+        cancelled: bool,
+    ) -> Result<Dispatches, LiveError> {
+        let state = if cancelled {
+            RequestState::Cancelled
+        } else {
+            RequestState::Finished
+        };
+        self.requests.insert(request, state);
+        let (job, actual, completed) = match self.member_of.get(&request).copied() {
+            Some(id) => {
+                let batch = self
+                    .batches
+                    .get_mut(&id)
+                    .expect("a member's batch is known");
+                batch.open -= 1;
+                if !cancelled {
+                    batch.completed = true;
+                    if let Some(cost) = actual {
+                        batch.actual = Some(batch.actual.unwrap_or_default() + cost);
+                    }
+                }
+                if batch.open > 0 {
+                    return Ok(Dispatches::default());
+                }
+                let batch = self.batches.remove(&id).expect("just seen");
+                for member in &batch.members {
+                    self.member_of.remove(member);
+                }
+                (id, batch.actual, batch.completed)
+            }
+            None => (request, actual, !cancelled),
+        };
+        if completed {
+            Ok(self
+                .fleet
+                .finish(vec![Completion {
+                    request: job,
+                    actual,
+                }])
+                .await?)
+        } else {
+            let (_, out) = self.fleet.scheduler().send(CancelRequest(job)).await?;
+            Ok(out)
+        }
+    }
+
+    /// Applies one command through the fleet. An error means nothing changed.
+    pub(super) async fn apply(&mut self, command: &Command) -> Result<Reply, LiveError> {
+        let out = match command {
+            Command::AddPool { pool } => {
+                self.fleet.add_pool(pool.clone()).await?;
+                return Ok(Reply::Done);
+            }
+            Command::ResizePool { pool, size } => {
+                self.fleet.resize_pool(pool, *size, "operator").await?
+            }
+            Command::SetPoolDown { pool, down } => self.fleet.set_pool_down(pool, *down).await?,
+            Command::SetPoolPrice { pool, price } => {
+                self.fleet.set_pool_price(pool, *price).await?
+            }
+            Command::AddClient { client } => {
+                self.fleet.add_client(client.clone(), true).await?;
+                return Ok(Reply::Done);
+            }
+            Command::SetClientActive { client, active } => {
+                let withdrawn = self.fleet.set_client_active(client, *active).await?;
+                let refusal = Refusal::new(RefusalReason::Withdrawn, "client left");
+                for job in withdrawn.0 {
+                    self.refused(job, &refusal);
+                }
+                return Ok(Reply::Done);
+            }
+            Command::SetQuota { quota } => {
+                self.fleet.set_quota(quota.clone()).await?;
+                return Ok(Reply::Done);
+            }
+            Command::SetQuotaUsage { quota, used } => {
+                let op = QuotaOp::SetUsage {
+                    quota: quota.clone(),
+                    used: *used,
+                };
+                self.fleet.scheduler().send(op).await??;
+                return Ok(Reply::Done);
+            }
+            Command::ResetQuota { quota } => {
+                let op = QuotaOp::Reset {
+                    quota: quota.clone(),
+                };
+                self.fleet.scheduler().send(op).await??;
+                return Ok(Reply::Done);
+            }
+            Command::Submit { request } => {
+                self.check_request(request)?;
+                let client = self.fleet.client(&request.client)?;
+                let primary = self.variant(&request.needs, request.estimated_cost)?;
+                let alternative = match &request.alternative {
+                    Some(alt) => Some(Box::new(self.variant(&alt.needs, alt.estimated_cost)?)),
+                    None => None,
+                };
+                let batching = self.group(request, client).await?;
+                let job = Job {
+                    id: request.id,
+                    client,
+                    class: request.class,
+                    urgency: request.urgency,
+                    primary,
+                    alternative,
+                    batching,
+                };
+                self.next_request = self.next_request.max(request.id.0 + 1);
+                self.requests.insert(request.id, RequestState::Queued);
+                self.submitters.insert(request.id, request.client.clone());
+                let out = self.fleet.submit(vec![job]).await?;
+                self.settle_dispatches(out);
+                return Ok(Reply::Submitted(request.id));
+            }
+            Command::Complete { request, actual } => {
+                if self.requests.get(request) != Some(&RequestState::Running) {
+                    return Err(LiveError::Unknown {
+                        kind: "running request",
+                        id: request.to_string(),
+                    });
+                }
+                if let Some(cost) = actual.filter(|c| c.is_negative()) {
+                    return Err(ValidationError::new("actual", cost, "zero or more").into());
+                }
+                self.end_running(*request, *actual, false).await?
+            }
+            Command::Cancel { request } => {
+                if self.requests.get(request) == Some(&RequestState::Running) {
+                    self.end_running(*request, None, true).await?
+                } else {
+                    // Queued alone, held for a batch, or a member of a formed batch that
+                    // has not started (which cancels the batch).
+                    let job = self.member_of.get(request).copied().unwrap_or(*request);
+                    let (found, out) = self.fleet.scheduler().send(CancelRequest(job)).await?;
+                    if !found {
+                        return Err(LiveError::Unknown {
+                            kind: "request",
+                            id: request.to_string(),
+                        });
+                    }
+                    self.settle_dispatches(out);
+                    self.requests.insert(*request, RequestState::Cancelled);
+                    return Ok(Reply::Done);
+                }
+            }
+            Command::Reserve { client, estimate } => {
+                self.fleet.client(client)?;
+                let op = CreditOp::Reserve {
+                    client: client.clone(),
+                    estimate: *estimate,
+                };
+                return Ok(Reply::Credit(self.fleet.scheduler().send(op).await??));
+            }
+            Command::Track { reservation, used } => {
+                let op = CreditOp::Track {
+                    reservation: *reservation,
+                    used: *used,
+                };
+                return Ok(Reply::Credit(self.fleet.scheduler().send(op).await??));
+            }
+            Command::Settle {
+                reservation,
+                actual,
+            } => {
+                let op = CreditOp::Settle {
+                    reservation: *reservation,
+                    actual: *actual,
+                };
+                return Ok(Reply::Credit(self.fleet.scheduler().send(op).await??));
+            }
+            Command::Release { reservation } => {
+                let op = CreditOp::Release {
+                    reservation: *reservation,
+                };
+                return Ok(Reply::Credit(self.fleet.scheduler().send(op).await??));
+            }
+            Command::RecordCost {
+                client,
+                cost_type,
+                category,
+                amount,
+                metadata,
+            } => {
+                self.fleet.client(client)?;
+                let charge = Charge {
+                    client: client.clone(),
+                    cost_type: *cost_type,
+                    category: category.clone(),
+                    amount: *amount,
+                    at: self.clock.now(),
+                    metadata: metadata.clone(),
+                };
+                return Ok(Reply::Cost(self.fleet.ledger().send(charge).await??));
+            }
+            Command::RegisterResource { resource } => {
+                self.fleet.add_resource(resource.clone()).await?;
+                return Ok(Reply::Done);
+            }
+            Command::Book {
+                resource,
+                client,
+                start,
+                end,
+                purpose,
+            } => {
+                self.fleet.client(client)?;
+                let book = Book {
+                    resource: resource.clone(),
+                    client: client.clone(),
+                    start: *start,
+                    end: *end,
+                    purpose: purpose.clone(),
+                };
+                return Ok(Reply::Booking(self.fleet.bookings().send(book).await??));
+            }
+            Command::CancelBooking { id } => {
+                let booking = self.fleet.bookings().send(CancelBooking(*id)).await??;
+                return Ok(Reply::Booking(booking));
+            }
+            Command::CompleteBooking { id } => {
+                let booking = self.fleet.bookings().send(CompleteBooking(*id)).await??;
+                return Ok(Reply::Booking(booking));
+            }
+            Command::Wake => self.fleet.wake().await?,
+            Command::Tick => self.fleet.tick().await?,
+        };
+        self.settle_dispatches(out);
+        Ok(Reply::Done)
+    }
+}
