@@ -5,6 +5,7 @@
 mod command;
 mod engine;
 mod journal;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod vault;
 

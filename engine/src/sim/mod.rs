@@ -6,12 +6,14 @@ mod bookings;
 pub mod distribution;
 mod load;
 mod locate;
+#[cfg(feature = "plot")]
 mod plot;
 pub mod report;
 mod runner;
 pub mod scenario;
 
 pub use load::{ScenarioError, ScenarioProblem, load_file, parse};
+#[cfg(feature = "plot")]
 pub use plot::{PlotError, write_svg};
 pub use report::Report;
 pub use runner::{RunError, RunOptions, run};
