@@ -1,17 +1,23 @@
-//! Integration tests: one binary, a module per behaviour.
+//! Integration tests: one binary, a module per behaviour. The modules that run the `qm`
+//! binary need its features (the defaults); `plot` needs the `plot` feature.
 
 mod batching;
+#[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod bench_cli;
 mod bookings;
 mod check;
+#[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod cli;
 mod crash;
 mod fleet;
 mod live;
+#[cfg(feature = "plot")]
 mod plot;
 mod replay;
 mod scenarios;
+#[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod serve;
+#[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod vault;
 
 /// The workspace root, where `scenarios/` lives.

@@ -6,6 +6,7 @@ mod command;
 mod driver;
 mod engine;
 mod journal;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod vault;
 

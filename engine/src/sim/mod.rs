@@ -9,6 +9,7 @@ pub mod distribution;
 mod error;
 mod load;
 mod locate;
+#[cfg(feature = "plot")]
 mod plot;
 pub mod report;
 mod runner;
@@ -16,6 +17,7 @@ pub mod scenario;
 mod workload;
 
 pub use load::{ScenarioError, ScenarioProblem, load_file, parse};
+#[cfg(feature = "plot")]
 pub use plot::{PlotError, write_svg};
 pub use report::Report;
 pub use runner::{RunError, RunOptions, run};
