@@ -117,7 +117,7 @@ pub fn live_error(e: LiveError) -> PyErr {
     let class = match &e {
         LiveError::Invalid(_) | LiveError::Cost(_) => "InvalidInput",
         LiveError::Store(_) | LiveError::Replay { .. } => "StorageError",
-        LiveError::Budget(budget) => match budget {
+        LiveError::Credit(budget) => match budget {
             ReserveError::InsufficientCredit { .. } => "BudgetExceeded",
             ReserveError::UnknownClient(_) | ReserveError::UnknownReservation(_) => "NotFound",
             ReserveError::Unestimated | ReserveError::Invalid(_) => "InvalidInput",

@@ -90,8 +90,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "spend so far: {} over {} requests",
         summary.total, summary.count
     );
-    for (agent, amount) in &summary.by_agent {
-        println!("  {agent:<8} {amount}");
+    for (client, amount) in &summary.by_client {
+        println!("  {client:<8} {amount}");
     }
     let quota = engine
         .check_quota(&ClientId::new("planner"), Metric::ApiCalls, 1)

@@ -501,16 +501,19 @@ async fn autoscaling_decisions_replay_from_the_journal() {
     assert!(after[0].size >= 3.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_requests_of_one_batch_group_start_together() {
+/// An in-memory engine with a slot pool `gpu` and one client.
+async fn engine_with(slots: u32, client: Client) -> LiveEngine {
     let engine = LiveEngine::open_in_memory(LiveConfig::default())
         .await
         .unwrap();
-    engine.add_pool(slot_pool("gpu", 1)).await.unwrap();
+    engine.add_pool(slot_pool("gpu", slots)).await.unwrap();
+    engine.add_client(client).await.unwrap();
     engine
-        .add_client(Client::new("alice", Tier::Enterprise))
-        .await
-        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_requests_of_one_batch_group_start_together() {
+    let engine = engine_with(1, Client::new("alice", Tier::Enterprise)).await;
     let batched = || {
         let mut request = one_slot("alice");
         request.batch = Some(BatchGroup {
@@ -627,14 +630,7 @@ async fn bad_settings_are_refused_alike_through_a_scenario_and_live_config() {
 
 #[tokio::test]
 async fn a_basic_client_is_refused_at_its_default_hundred_dollar_budget() {
-    let engine = LiveEngine::open_in_memory(LiveConfig::default())
-        .await
-        .unwrap();
-    engine.add_pool(slot_pool("gpu", 10)).await.unwrap();
-    engine
-        .add_client(Client::new("bob", Tier::Basic))
-        .await
-        .unwrap();
+    let engine = engine_with(10, Client::new("bob", Tier::Basic)).await;
     let mut spent = Money::ZERO;
     let refusal = loop {
         match engine

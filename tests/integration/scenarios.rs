@@ -112,7 +112,7 @@ fn spent_credit_never_exceeds_the_balance_and_cheaper_calls_stretch_it() {
         "spent {} of {credits}",
         startup.spend
     );
-    assert_eq!(report.costs.by_agent["startup-agent"], startup.spend);
+    assert_eq!(report.costs.by_client["startup-agent"], startup.spend);
     assert_eq!(startup.refused.keys().collect::<Vec<_>>(), [&"credit"]);
     assert_eq!(
         startup.admitted + startup.refused["credit"],

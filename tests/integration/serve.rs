@@ -21,9 +21,15 @@ struct Server {
 
 impl Server {
     fn start(db: &Path) -> Server {
+        Server::start_with(db, &[])
+    }
+
+    /// A server started with more arguments (`--config FILE`).
+    fn start_with(db: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_qm"))
             .args(["serve", "--bind", "127.0.0.1:0", "--db"])
             .arg(db)
+            .args(extra)
             .env("QM_ENCRYPTION_KEY", VAULT_KEY)
             .env("QM_ADMIN_TOKEN", ADMIN)
             .stdout(Stdio::piped())
@@ -534,7 +540,8 @@ fn costs_are_recorded_summarised_and_scoped_to_their_client() {
     );
     let all = s.ok("GET", "/api/costs", Some(ADMIN), None);
     assert_eq!(all["total"], 3.75);
-    assert_eq!(all["by_agent"]["b"], 0.5);
+    assert_eq!(all["by_client"]["b"], 0.5);
+    assert_eq!(all["by_agent"], all["by_client"], "the seed's name too");
     assert_eq!(all["by_type"]["api_usage"], 1.75);
     assert_eq!(all["by_category"]["vm"], 2.0);
     assert_eq!(all["items"].as_array().unwrap().len(), 3);
@@ -978,7 +985,7 @@ fn bad_bodies_answer_with_the_status_and_a_json_error() {
 }
 
 #[test]
-fn the_websocket_streams_events_caused_by_http_calls_filtered_by_agent() {
+fn the_websocket_streams_events_caused_by_http_calls_filtered_by_client() {
     let f = fleet();
     let s = &f.server;
     let address = s.base.strip_prefix("http://").unwrap().to_owned();
@@ -1226,4 +1233,115 @@ fn qm_token_create_makes_admin_tokens_and_needs_a_role() {
         .unwrap();
     assert!(!neither.status.success());
     assert!(String::from_utf8_lossy(&neither.stderr).contains("--admin"));
+}
+
+/// Polls a request's state until it is `want`, for at most twenty seconds.
+fn wait_for_state(s: &Server, token: &str, id: u64, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let state =
+            s.ok("GET", &format!("/api/execution/{id}"), Some(token), None)["state"].clone();
+        if state == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "request {id} still {state}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_takes_monitor_settings_from_its_config_and_autoscales_and_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fleet.db");
+    let config = dir.path().join("qm.ron");
+    std::fs::write(
+        &config,
+        "(monitor: (sample_every_secs: 0.05, window: 2, horizon_secs: 0, cooldown_secs: 0, \
+          stabilisation_secs: 0.2))",
+    )
+    .unwrap();
+    let s = Server::start_with(&db, &["--config".as_ref(), config.as_os_str()]);
+    s.ok(
+        "POST",
+        "/api/clients",
+        Some(ADMIN),
+        Some(json!({ "id": "a", "tier": "enterprise" })),
+    );
+    s.ok(
+        "POST",
+        "/api/pools",
+        Some(ADMIN),
+        Some(
+            json!({ "id": "gpu", "kind": { "slot": { "slots": 1, "cost_per_hour": 2.0 } },
+                     "autoscale": { "min": 1, "max": 3 } }),
+        ),
+    );
+    let enqueue = |body: Value| s.ok("POST", "/api/queue/enqueue", Some(ADMIN), Some(body));
+    let need = json!([{ "pool": "gpu", "amount": 1 }]);
+    let ids: Vec<u64> = (0..3)
+        .map(|_| {
+            enqueue(json!({ "client": "a", "needs": need, "estimated_cost": 0.1 }))["request_id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    // One slot at first; the monitor grows the pool for the queued two.
+    for id in &ids {
+        wait_for_state(&s, ADMIN, *id, "running");
+    }
+    for id in &ids {
+        s.ok(
+            "POST",
+            &format!("/api/execution/{id}/complete"),
+            Some(ADMIN),
+            None,
+        );
+    }
+    // A batch group of two over HTTP: the first waits for the second.
+    let group = json!({ "name": "nightly", "max_size": 2, "max_wait_secs": 60 });
+    let first = enqueue(json!({ "agent_id": "a", "needs": need, "batch": group,
+                               "estimated_cost": 0.1 }));
+    assert_eq!(first["state"], "queued");
+    let second = enqueue(json!({ "agent_id": "a", "needs": need, "batch": group,
+                                "estimated_cost": 0.1 }));
+    for answer in [first, second] {
+        wait_for_state(&s, ADMIN, answer["request_id"].as_u64().unwrap(), "running");
+    }
+}
+
+#[test]
+fn serve_refuses_bad_settings_naming_the_field_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fleet.db");
+    for (name, text, field) in [
+        (
+            "bad.ron",
+            "(scheduler: (starvation_bound_secs: -5))",
+            "scheduler.starvation_bound_secs",
+        ),
+        (
+            "bad.json",
+            r#"{"scheduler": {"off_peak": {"start_hour": 30, "end_hour": 6}}}"#,
+            "scheduler.off_peak.start_hour",
+        ),
+        ("typo.ron", "(monitr: ())", "monitr"),
+    ] {
+        let config = dir.path().join(name);
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_qm"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .arg("--config")
+            .arg(&config)
+            .env("QM_ENCRYPTION_KEY", VAULT_KEY)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} was accepted");
+        assert!(stderr.contains(field), "{name}: {stderr}");
+        assert!(!db.exists(), "{name}: nothing is created for bad settings");
+    }
 }

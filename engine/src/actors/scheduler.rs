@@ -3,16 +3,14 @@
 //! client's credit covers the reservation, all checked and taken in one handler.
 
 use actix::prelude::*;
-use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
 use crate::model::{
-    ClientId, CostType, Event, EventKind, Money, PoolKind, RequestClass, RequestId, SeqIdMap, Tier,
-    Timestamp,
+    ClientId, Event, EventKind, Money, RequestClass, RequestId, SeqIdMap, Tier, Timestamp,
 };
 use crate::policy::admission::{Admitted, Gate, Refusal, RefusalReason};
-use crate::policy::batch::{self, BatchRule, Batcher, Combine, Gathered, Member};
+use crate::policy::batch::{BatchRule, Batcher};
 use crate::policy::dispatch::{self, Blocked, ClientView, Decision, SCAN_LIMIT, earliest};
 pub use crate::policy::dispatch::{BatchMember, Batching, Job, JobVariant};
 use crate::policy::priority::{self, FairShare};
@@ -21,16 +19,18 @@ use crate::policy::queue::{Aging, ClassQueues};
 use super::client::{ClientActor, ClientOutcome};
 
 mod admin;
-use super::ledger::{Charge, LedgerActor, Publish};
+mod batching;
+mod messages;
+mod running;
+use super::ledger::{LedgerActor, Publish};
 pub use admin::{
     AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp, CreditReply, GetAccount,
     QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
 };
-
-/// Registers a batch rule; answers the index a `Batching::Joins` names.
-#[derive(Debug, Message)]
-#[rtype(result = "usize")]
-pub struct AddBatchRule(pub BatchRule);
+pub use messages::{
+    AddBatchRule, Completion, Dispatched, Dispatches, Finish, FormedBatch, PoolChange,
+    SetClientActive, Snapshot, Submit, TakeSnapshot, Wake, Withdrawn,
+};
 
 /// A client as the scheduler knows it.
 #[derive(Debug, Clone)]
@@ -55,103 +55,6 @@ struct Running {
     started: Timestamp,
     /// Requests it serves: its members if it is a batch, else one.
     requests: u32,
-}
-
-/// A request that started.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dispatched {
-    pub request: RequestId,
-    pub downgraded: bool,
-}
-
-/// What a message to the scheduler set going.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Dispatches {
-    pub started: Vec<Dispatched>,
-    /// Requests turned away, with why.
-    pub refused: Vec<(RequestId, Refusal)>,
-    /// When queued work might start without any other event (tokens refill, off-peak, a
-    /// held batch falling due).
-    pub wake_at: Option<Timestamp>,
-    /// Batches formed, so the driver can follow their members.
-    pub batched: Vec<FormedBatch>,
-}
-
-impl Dispatches {
-    /// Adds what another message set going.
-    pub fn merge(&mut self, other: Dispatches) {
-        self.started.extend(other.started);
-        self.refused.extend(other.refused);
-        self.batched.extend(other.batched);
-        self.wake_at = earliest(self.wake_at, other.wake_at);
-    }
-}
-
-/// Like requests gathered into one job, which runs under its first member's id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FormedBatch {
-    pub id: RequestId,
-    pub members: Vec<RequestId>,
-}
-
-/// Queues requests and starts what can start.
-#[derive(Debug, Message)]
-#[rtype(result = "Dispatches")]
-pub struct Submit(pub Vec<Job>);
-
-/// A request that finished; `actual` is its cost if known, else it is priced from the
-/// time it held its pools.
-#[derive(Debug, Clone, Copy)]
-pub struct Completion {
-    pub request: RequestId,
-    pub actual: Option<Money>,
-}
-
-#[derive(Debug, Message)]
-#[rtype(result = "Dispatches")]
-pub struct Finish(pub Vec<Completion>);
-
-/// Time passed: start what can start now.
-#[derive(Debug, Message)]
-#[rtype(result = "Dispatches")]
-pub struct Wake;
-
-/// A pool changed (from its pool actor).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Dispatches")]
-pub enum PoolChange {
-    Resize { pool: usize, size: f64 },
-    Down { pool: usize, down: bool },
-    Price { pool: usize, price: Money },
-}
-
-/// A client joins or leaves; leaving withdraws its queued requests.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Withdrawn")]
-pub struct SetClientActive {
-    pub client: usize,
-    pub active: bool,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Withdrawn(pub Vec<RequestId>);
-
-/// Asks for utilisation, queue depth and spend now.
-#[derive(Debug, Message)]
-#[rtype(result = "Snapshot")]
-pub struct TakeSnapshot;
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
-    pub at: Timestamp,
-    /// (utilisation 0..1, size) per pool, in pool order.
-    pub pools: Vec<(f64, f64)>,
-    /// Amount queued requests ask of each pool, in pool order: demand that is waiting.
-    pub queued_demand: Vec<f64>,
-    pub queued: [usize; 5],
-    pub running: usize,
-    pub spent: Money,
-    pub starving: u64,
 }
 
 pub struct SchedulerActor {
@@ -317,144 +220,6 @@ impl SchedulerActor {
         }
     }
 
-    /// Records a request that starts now and tells its client.
-    #[allow(clippy::too_many_arguments)]
-    fn start(
-        &mut self,
-        mut job: Job,
-        enqueued: Timestamp,
-        admitted: Admitted,
-        downgraded: bool,
-        on_arrival: bool,
-        now: Timestamp,
-        out: &mut Dispatches,
-    ) {
-        let waited = now.since(enqueued);
-        if waited > self.config.starvation_bound {
-            self.starving += 1;
-            self.publish(
-                now,
-                EventKind::RequestStarving {
-                    request: job.id,
-                    client: self.clients[job.client].setup.id.clone(),
-                    waited_secs: waited.as_secs_f64(),
-                },
-            );
-        }
-        let requests = job.requests();
-        let slot = &mut self.clients[job.client];
-        slot.running += 1;
-        match &job.batching {
-            // Each member waited from its own arrival until the batch started.
-            Batching::Of(members) => {
-                for member in members.iter() {
-                    slot.setup.actor.do_send(ClientOutcome::Admitted {
-                        class: job.class,
-                        waited_micros: micros(now.since(member.arrived)),
-                        downgraded,
-                        on_arrival,
-                    });
-                }
-            }
-            Batching::Alone | Batching::Joins(_) => {
-                slot.setup.actor.do_send(ClientOutcome::Admitted {
-                    class: job.class,
-                    waited_micros: micros(waited),
-                    downgraded,
-                    on_arrival,
-                });
-            }
-        }
-        let _ = self.fair_share.record(job.client, 1.0, now);
-        for notice in &admitted.notices {
-            let event = notice.to_event(&self.clients[job.client].setup.id);
-            self.publish(now, event);
-        }
-        let variant = match (downgraded, job.alternative.take()) {
-            (true, Some(alt)) => *alt,
-            _ => job.primary,
-        };
-        self.running.insert(
-            job.id,
-            Running {
-                client: job.client,
-                class: job.class,
-                variant,
-                admitted,
-                started: now,
-                requests,
-            },
-        );
-        out.started.push(Dispatched {
-            request: job.id,
-            downgraded,
-        });
-    }
-
-    fn finish(&mut self, completion: Completion, now: Timestamp) {
-        let Some(run) = self.running.remove(&completion.request) else {
-            tracing::warn!(request = %completion.request, "finish of a request that is not running");
-            return;
-        };
-        let held = now.since(run.started);
-        let actual = completion
-            .actual
-            .unwrap_or_else(|| self.gate.price(&run.variant.needs, held.as_secs_f64()));
-        let slot = &mut self.clients[run.client];
-        slot.running = slot.running.saturating_sub(1);
-        let client = slot.setup.id.clone();
-        match self.gate.finish(
-            &client,
-            &run.variant.needs,
-            &run.admitted,
-            actual,
-            held,
-            now,
-        ) {
-            Ok(finished) => {
-                let charged = finished.settlement.charged;
-                self.spent += charged;
-                self.clients[run.client]
-                    .setup
-                    .actor
-                    .do_send(ClientOutcome::Completed {
-                        class: run.class,
-                        cost: charged,
-                        requests: run.requests,
-                    });
-                if charged > Money::ZERO {
-                    self.ledger.do_send(Charge {
-                        client: client.clone(),
-                        cost_type: CostType::ApiUsage,
-                        category: self.gate.gauges()[run.variant.needs[0].0]
-                            .pool()
-                            .id
-                            .0
-                            .clone(),
-                        amount: charged,
-                        at: now,
-                        metadata: Default::default(),
-                    });
-                }
-                if let Some(alert) = finished.alert {
-                    let event = alert.event(
-                        run.admitted.reservation,
-                        &client,
-                        actual,
-                        run.admitted.reserved,
-                    );
-                    self.publish(now, event);
-                }
-                for notice in &finished.notices {
-                    self.publish(now, notice.to_event(&client));
-                }
-            }
-            Err(e) => {
-                tracing::error!(request = %completion.request, error = %e, "settlement failed")
-            }
-        }
-    }
-
     /// Why a request can never start, if so: it needs more than a pool could ever hold and
     /// has no alternative that might fit.
     fn never_fits(&self, job: &Job) -> Option<Refusal> {
@@ -532,113 +297,6 @@ impl SchedulerActor {
             priority::static_points(&self.config.weights, slot.setup.tier, job.urgency, share);
         self.enqueue(job, points, enqueued);
     }
-
-    /// Holds a request with like ones until its batch forms; one of an unknown group is
-    /// served alone.
-    fn gather(&mut self, job: Job, group: usize, now: Timestamp, out: &mut Dispatches) {
-        let (client, class) = (job.client, job.class);
-        match self.batcher.add(group, job, now) {
-            Ok(gathered) => {
-                self.clients[client]
-                    .setup
-                    .actor
-                    .do_send(ClientOutcome::Submitted { class });
-                if let Gathered::Formed(members) = gathered {
-                    self.form_batch(members, now, out);
-                }
-            }
-            Err(unknown) => {
-                tracing::warn!(error = %unknown, "served alone");
-                let mut job = unknown.item;
-                job.batching = Batching::Alone;
-                self.admit_or_queue(job, now, true, now, out);
-            }
-        }
-    }
-
-    /// Turns gathered members into one job and queues it as waiting since its oldest
-    /// member arrived. The batch draws the sum of its members' tokens (each member's work
-    /// consumes them) but shares slots (it runs as one job, holding the largest member's
-    /// slots), and reserves what its members would have reserved together.
-    fn form_batch(&mut self, members: Vec<Member<Job>>, now: Timestamp, out: &mut Dispatches) {
-        let gauges = self.gate.gauges();
-        let combine = |pool: usize| match gauges.get(pool).map(|g| &g.pool().kind) {
-            Some(PoolKind::Slot { .. }) => Combine::Max,
-            Some(PoolKind::Rate { .. }) | None => Combine::Sum,
-        };
-        let primary = merge_variants(members.iter().map(|m| &m.item.primary), combine);
-        let alternative = members
-            .iter()
-            .all(|m| m.item.alternative.is_some())
-            .then(|| {
-                Box::new(merge_variants(
-                    members.iter().filter_map(|m| m.item.alternative.as_deref()),
-                    combine,
-                ))
-            });
-        let first = &members[0];
-        let enqueued = first.arrived;
-        let batch = Job {
-            id: first.item.id,
-            client: first.item.client,
-            class: first.item.class,
-            urgency: first.item.urgency,
-            primary,
-            alternative,
-            batching: Batching::Of(
-                members
-                    .iter()
-                    .map(|m| BatchMember {
-                        request: m.item.id,
-                        arrived: m.arrived,
-                    })
-                    .collect(),
-            ),
-        };
-        self.clients[batch.client]
-            .setup
-            .actor
-            .do_send(ClientOutcome::Batched {
-                members: members.len() as u32,
-            });
-        out.batched.push(FormedBatch {
-            id: batch.id,
-            members: members.iter().map(|m| m.item.id).collect(),
-        });
-        self.admit_or_queue(batch, enqueued, false, now, out);
-    }
-
-    /// Forms the batches whose oldest member has waited long enough.
-    fn release_due(&mut self, now: Timestamp, out: &mut Dispatches) {
-        if self.batcher.is_empty() {
-            return;
-        }
-        for (_, members) in self.batcher.release_due(now) {
-            self.form_batch(members, now, out);
-        }
-    }
-
-    /// Asks to be woken when the next held batch falls due.
-    fn wake_for_batches(&self, out: &mut Dispatches) {
-        if !self.batcher.is_empty() {
-            out.wake_at = earliest(out.wake_at, self.batcher.next_deadline());
-        }
-    }
-}
-
-fn micros(wait: Duration) -> u64 {
-    wait.as_micros().min(u128::from(u64::MAX)) as u64
-}
-
-/// One variant of a batch from its members' variants of the same kind.
-fn merge_variants<'a>(
-    variants: impl Iterator<Item = &'a JobVariant> + Clone,
-    combine: impl Fn(usize) -> Combine,
-) -> JobVariant {
-    JobVariant {
-        needs: batch::combine_needs(variants.clone().map(|v| v.needs.as_slice()), combine),
-        estimate: variants.map(|v| v.estimate).sum(),
-    }
 }
 
 impl Actor for SchedulerActor {
@@ -681,14 +339,6 @@ impl Handler<Finish> for SchedulerActor {
     }
 }
 
-impl Handler<AddBatchRule> for SchedulerActor {
-    type Result = usize;
-
-    fn handle(&mut self, AddBatchRule(rule): AddBatchRule, _: &mut Context<Self>) -> usize {
-        self.batcher.add_rule(rule)
-    }
-}
-
 impl Handler<Wake> for SchedulerActor {
     type Result = MessageResult<Wake>;
 
@@ -720,47 +370,6 @@ impl Handler<PoolChange> for SchedulerActor {
         self.dispatch(now, &mut out);
         self.wake_for_batches(&mut out);
         MessageResult(out)
-    }
-}
-
-impl Handler<SetClientActive> for SchedulerActor {
-    type Result = MessageResult<SetClientActive>;
-
-    fn handle(&mut self, msg: SetClientActive, _: &mut Context<Self>) -> Self::Result {
-        self.clients[msg.client].setup.active = msg.active;
-        let mut withdrawn = Vec::new();
-        if !msg.active {
-            let refusal = Refusal::new(RefusalReason::Withdrawn, "client left");
-            for member in self.batcher.withdraw(|job| job.client == msg.client) {
-                self.refuse(&member.item, &refusal, false);
-                withdrawn.push(member.item.id);
-            }
-            let queued: Vec<_> = self.queues.drain();
-            self.queued_demand.iter_mut().for_each(|d| *d = 0.0);
-            let mut keep = Vec::new();
-            for (job, enqueued, class) in queued {
-                if job.client == msg.client {
-                    let refusal = Refusal::new(RefusalReason::Withdrawn, "client left");
-                    self.refuse(&job, &refusal, false);
-                    withdrawn.push(job.id);
-                } else {
-                    keep.push((job, enqueued, class));
-                }
-            }
-            // Re-queue the others with their original enqueue times and scores.
-            for (job, enqueued, _) in keep {
-                let slot = &self.clients[job.client];
-                let share = self.fair_share.share(job.client, enqueued);
-                let points = priority::static_points(
-                    &self.config.weights,
-                    slot.setup.tier,
-                    job.urgency,
-                    share,
-                );
-                self.enqueue(job, points, enqueued);
-            }
-        }
-        MessageResult(Withdrawn(withdrawn))
     }
 }
 

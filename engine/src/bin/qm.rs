@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use quartermaster::live::LiveConfig;
 use quartermaster::live::server::{self, TokenStore};
 use quartermaster::live::vault::{KEY_VARIABLE, Vault, VaultKey};
 use quartermaster::model::ClientId;
@@ -69,6 +70,10 @@ enum Command {
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: SocketAddr,
+        /// Scheduler and monitor settings (RON as in a scenario, or JSON if it ends in
+        /// .json): `(scheduler: (...), monitor: (...))`.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Manage the API's bearer tokens.
     Token {
@@ -121,11 +126,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { db, bind } => {
-            let served = actix_web::rt::System::new().block_on(server::serve(&db, bind, |addr| {
-                // Scripts and tests read the address from the first line.
-                println!("listening on http://{addr}");
-            }));
+        Command::Serve { db, bind, config } => {
+            let config = match config.as_deref().map(LiveConfig::load).transpose() {
+                Ok(config) => config.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let served =
+                actix_web::rt::System::new().block_on(server::serve(&db, bind, config, |addr| {
+                    // Scripts and tests read the address from the first line.
+                    println!("listening on http://{addr}");
+                }));
             match served {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

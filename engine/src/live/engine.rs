@@ -60,6 +60,51 @@ impl LiveConfig {
         self.scheduler.validate()?;
         self.monitor.validate()
     }
+
+    /// Reads settings from a file: JSON if its name ends in `.json`, RON otherwise (as a
+    /// scenario writes its `scheduler` and `monitor`), then checks them.
+    pub fn load(path: &Path) -> Result<LiveConfig, ConfigFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let config: LiveConfig = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| ConfigFileError::Syntax {
+                path: shown.clone(),
+                detail: e.to_string(),
+            })?
+        } else {
+            ron::Options::default()
+                .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+                .from_str(&text)
+                .map_err(|e| ConfigFileError::Syntax {
+                    path: shown.clone(),
+                    detail: e.to_string(),
+                })?
+        };
+        config
+            .validate()
+            .map_err(|error| ConfigFileError::Invalid { path: shown, error })?;
+        Ok(config)
+    }
+}
+
+/// Why a settings file was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid settings: {detail}")]
+    Syntax { path: String, detail: String },
+    #[error("{path}: {error}")]
+    Invalid {
+        path: String,
+        error: ValidationError,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +114,7 @@ pub enum LiveError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Budget(#[from] ReserveError),
+    Credit(#[from] ReserveError),
     #[error(transparent)]
     Cost(#[from] LedgerError),
     #[error(transparent)]

@@ -92,14 +92,15 @@ pub struct CostFilter {
 }
 
 /// Totals of the entries matching a [`CostFilter`], broken down by type, category and
-/// client (`by_agent`), with the first matching entries in time order.
+/// client (`by_client`), with the first matching entries in time order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CostSummary {
     pub total: Money,
     pub count: usize,
     pub by_type: BTreeMap<String, Money>,
     pub by_category: BTreeMap<String, Money>,
-    pub by_agent: BTreeMap<String, Money>,
+    #[serde(alias = "by_client")]
+    pub by_client: BTreeMap<String, Money>,
     pub items: Vec<CostEntry>,
 }
 
@@ -165,7 +166,7 @@ impl CostLedger {
             summary.count += 1;
             add_to(&mut summary.by_type, entry.cost_type.as_str(), entry.amount);
             add_to(&mut summary.by_category, &entry.category, entry.amount);
-            add_to(&mut summary.by_agent, entry.client.as_str(), entry.amount);
+            add_to(&mut summary.by_client, entry.client.as_str(), entry.amount);
             if summary.items.len() < item_limit {
                 summary.items.push(entry.clone());
             }
@@ -277,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn summary_breaks_down_by_type_category_and_agent() {
+    fn summary_breaks_down_by_type_category_and_client() {
         let summary = sample().summary(&CostFilter::default(), usize::MAX);
         assert_eq!(summary.total, Money::from_micros(7_750_000));
         assert_eq!(summary.count, 4);
@@ -297,8 +298,8 @@ mod tests {
         );
         assert_eq!(summary.by_category["gpu"], m(6_500_000));
         assert_eq!(summary.by_category["claude"], m(250_000));
-        assert_eq!(summary.by_agent["a"], m(5_250_000));
-        assert_eq!(summary.by_agent["b"], m(2_500_000));
+        assert_eq!(summary.by_client["a"], m(5_250_000));
+        assert_eq!(summary.by_client["b"], m(2_500_000));
         // Time order, ties broken by id.
         assert_eq!(ids(&summary), [2, 4, 1, 3]);
         let limited = sample().summary(&CostFilter::default(), 2);
@@ -366,7 +367,7 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({
-                "total": 0, "count": 0, "by_type": {}, "by_category": {}, "by_agent": {},
+                "total": 0, "count": 0, "by_type": {}, "by_category": {}, "by_client": {},
                 "items": []
             })
         );

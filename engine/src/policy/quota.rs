@@ -83,13 +83,14 @@ fn ratio(used: u64, allowance: u64) -> f64 {
     used as f64 / allowance.max(1) as f64
 }
 
-/// Why a hard-stop quota refused an amount.
+/// An amount a hard-stop quota refused: it would overrun the limit. (A request's refusal,
+/// which names the quota that caused it, is `admission::Refusal`.)
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
     "quota {quota}: {used} of {allowance} {metric} used this {} period; {requested} more would pass the limit",
     period_name(*.period)
 )]
-pub struct Refusal {
+pub struct Overrun {
     pub quota: QuotaId,
     pub metric: Metric,
     pub period: Period,
@@ -144,7 +145,7 @@ pub struct QuotaCheck {
     /// Set when the usage with the amount reaches the threshold or passes a soft limit, or a
     /// shadow quota would have refused.
     pub warning: Option<String>,
-    pub refusal: Option<Refusal>,
+    pub refusal: Option<Overrun>,
     /// A shadow quota would have refused this amount (it was allowed anyway).
     pub shadow_refusal: bool,
     /// Filled only by calls that change usage (`consume`).
@@ -348,8 +349,8 @@ impl QuotaState {
         )
     }
 
-    fn refusal(&self, amount: u64) -> Refusal {
-        Refusal {
+    fn refusal(&self, amount: u64) -> Overrun {
+        Overrun {
             quota: self.quota.id.clone(),
             metric: self.quota.metric.clone(),
             period: self.quota.period,
@@ -421,7 +422,7 @@ pub struct CombinedCheck {
     /// Warnings in quota-id order; empty (and unallocated) on the comfortable path.
     pub warnings: Vec<String>,
     /// The first refusal in quota-id order.
-    pub refusal: Option<Refusal>,
+    pub refusal: Option<Overrun>,
     pub shadow_refusal: bool,
     /// Crossings raised by a `consume`, in quota-id order.
     pub notices: Vec<QuotaNotice>,

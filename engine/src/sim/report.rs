@@ -491,7 +491,7 @@ impl Report {
             bookings.render(&mut out);
         }
         let _ = writeln!(out, "\nCosts: total {}", self.costs.total);
-        for (client, amount) in &self.costs.by_agent {
+        for (client, amount) in &self.costs.by_client {
             let _ = writeln!(out, "  {client:<18} {amount}");
         }
         let _ = writeln!(out, "\nEvents");

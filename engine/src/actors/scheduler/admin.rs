@@ -4,12 +4,13 @@
 
 use actix::prelude::*;
 
-use super::{ClientSetup, ClientSlot, Dispatches, SchedulerActor};
+use super::{ClientSetup, ClientSlot, Dispatches, SchedulerActor, SetClientActive, Withdrawn};
 use crate::model::{
     ClientId, Metric, Money, Pool, Quota, QuotaId, RequestClass, RequestId, ReservationId,
     ValidationError,
 };
 use crate::policy::admission::{Refusal, RefusalReason};
+use crate::policy::priority;
 use crate::policy::reservation::{
     AccountBalance, ReservationAlert, ReservationGrant, ReserveError, Settlement,
 };
@@ -330,5 +331,46 @@ impl Handler<QueueStatus> for SchedulerActor {
             position,
             is_running: request.is_some_and(|id| self.running.contains_key(&id)),
         })
+    }
+}
+
+impl Handler<SetClientActive> for SchedulerActor {
+    type Result = MessageResult<SetClientActive>;
+
+    fn handle(&mut self, msg: SetClientActive, _: &mut Context<Self>) -> Self::Result {
+        self.clients[msg.client].setup.active = msg.active;
+        let mut withdrawn = Vec::new();
+        if !msg.active {
+            let refusal = Refusal::new(RefusalReason::Withdrawn, "client left");
+            for member in self.batcher.withdraw(|job| job.client == msg.client) {
+                self.refuse(&member.item, &refusal, false);
+                withdrawn.push(member.item.id);
+            }
+            let queued: Vec<_> = self.queues.drain();
+            self.queued_demand.iter_mut().for_each(|d| *d = 0.0);
+            let mut keep = Vec::new();
+            for (job, enqueued, class) in queued {
+                if job.client == msg.client {
+                    let refusal = Refusal::new(RefusalReason::Withdrawn, "client left");
+                    self.refuse(&job, &refusal, false);
+                    withdrawn.push(job.id);
+                } else {
+                    keep.push((job, enqueued, class));
+                }
+            }
+            // Re-queue the others with their original enqueue times and scores.
+            for (job, enqueued, _) in keep {
+                let slot = &self.clients[job.client];
+                let share = self.fair_share.share(job.client, enqueued);
+                let points = priority::static_points(
+                    &self.config.weights,
+                    slot.setup.tier,
+                    job.urgency,
+                    share,
+                );
+                self.enqueue(job, points, enqueued);
+            }
+        }
+        MessageResult(Withdrawn(withdrawn))
     }
 }

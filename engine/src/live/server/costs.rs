@@ -45,7 +45,11 @@ pub async fn summary(
         to: parse_instant("to_date", query.to_date.as_deref())?,
     };
     let limit = query.limit.unwrap_or(DEFAULT_ITEMS);
-    Ok(HttpResponse::Ok().json(state.engine.cost_summary(filter, limit).await?))
+    let summary = state.engine.cost_summary(filter, limit).await?;
+    let mut body = serde_json::to_value(&summary).map_err(ApiError::internal)?;
+    // The seed's clients read the per-client totals as `by_agent`.
+    body["by_agent"] = body["by_client"].clone();
+    Ok(HttpResponse::Ok().json(body))
 }
 
 #[derive(Deserialize)]

@@ -154,7 +154,7 @@ impl From<LiveError> for ApiError {
             LiveError::Invalid(v) => Self::invalid(v),
             LiveError::Unknown { kind, id } => Self::not_found(kind, id),
             LiveError::Booking(b) => b.into(),
-            LiveError::Budget(b) => b.into(),
+            LiveError::Credit(b) => b.into(),
             LiveError::Cost(LedgerError::Invalid(v)) => Self::invalid(v),
             LiveError::Cost(e @ LedgerError::Overflow { .. }) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).with_field("amount")

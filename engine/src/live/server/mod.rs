@@ -149,15 +149,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     register(cfg);
 }
 
-/// Opens the engine, the vault and the tokens in `db`, binds `bind`, tells `ready` the
+/// Opens the engine (with `config`), the vault and the tokens in `db`, binds `bind`, tells `ready` the
 /// address it got (port 0 picks a free one), and serves until stopped. Runs inside an actix
 /// system.
 pub async fn serve(
     db: &Path,
     bind: SocketAddr,
+    config: LiveConfig,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    let engine = LiveEngine::open(db, LiveConfig::default()).await?;
+    let engine = LiveEngine::open(db, config).await?;
     let vault = Vault::open_path(db, VaultKey::from_env()?)?;
     let admin = std::env::var(ADMIN_TOKEN_VARIABLE).ok();
     let tokens = TokenStore::open(db, admin.as_deref())?;

@@ -132,6 +132,7 @@ fn schemas() -> Value {
             "total": money, "count": { "type": "integer" },
             "by_type": { "type": "object", "additionalProperties": money },
             "by_category": { "type": "object", "additionalProperties": money },
+            "by_client": { "type": "object", "additionalProperties": money },
             "by_agent": { "type": "object", "additionalProperties": money },
             "items": list(reference("CostEntry")) } },
         "Quota": { "type": "object", "required": ["id", "scope", "metric", "limit", "period"],
@@ -159,13 +160,17 @@ fn schemas() -> Value {
             "pool": string(), "amount": { "type": "integer" } } },
         "EnqueueRequest": { "type": "object", "required": ["needs"],
             "additionalProperties": false, "properties": {
-            "agent_id": string(),
+            "client": string(), "agent_id": string(),
             "class": { "type": "string",
                 "enum": ["immediate", "fast", "normal", "batch", "deferred"] },
             "urgency": { "type": "number", "minimum": 0, "maximum": 1 },
             "needs": list(reference("Need")), "estimated_cost": money,
             "alternative": { "type": "object", "properties": {
-                "needs": list(reference("Need")), "estimated_cost": money } } } },
+                "needs": list(reference("Need")), "estimated_cost": money } },
+            "batch": { "type": "object", "required": ["name", "max_size", "max_wait_secs"],
+                "additionalProperties": false, "properties": {
+                "name": string(), "max_size": { "type": "integer", "minimum": 2 },
+                "max_wait_secs": { "type": "number", "minimum": 0 } } } } },
         "RequestState": { "type": "object", "properties": {
             "request_id": { "type": "integer" }, "agent_id": string(),
             "state": { "type": "string",

@@ -1,0 +1,110 @@
+//! The scheduler's messages and what they answer.
+
+use actix::prelude::*;
+
+use crate::model::{Money, RequestId, Timestamp};
+use crate::policy::admission::Refusal;
+use crate::policy::batch::BatchRule;
+use crate::policy::dispatch::{Job, earliest};
+
+/// Registers a batch rule; answers the index a `Batching::Joins` names.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct AddBatchRule(pub BatchRule);
+
+/// A request that started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dispatched {
+    pub request: RequestId,
+    pub downgraded: bool,
+}
+
+/// What a message to the scheduler set going.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dispatches {
+    pub started: Vec<Dispatched>,
+    /// Requests turned away, with why.
+    pub refused: Vec<(RequestId, Refusal)>,
+    /// When queued work might start without any other event (tokens refill, off-peak, a
+    /// held batch falling due).
+    pub wake_at: Option<Timestamp>,
+    /// Batches formed, so the driver can follow their members.
+    pub batched: Vec<FormedBatch>,
+}
+
+impl Dispatches {
+    /// Adds what another message set going.
+    pub fn merge(&mut self, other: Dispatches) {
+        self.started.extend(other.started);
+        self.refused.extend(other.refused);
+        self.batched.extend(other.batched);
+        self.wake_at = earliest(self.wake_at, other.wake_at);
+    }
+}
+
+/// Like requests gathered into one job, which runs under its first member's id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormedBatch {
+    pub id: RequestId,
+    pub members: Vec<RequestId>,
+}
+
+/// Queues requests and starts what can start.
+#[derive(Debug, Message)]
+#[rtype(result = "Dispatches")]
+pub struct Submit(pub Vec<Job>);
+
+/// A request that finished; `actual` is its cost if known, else it is priced from the
+/// time it held its pools.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion {
+    pub request: RequestId,
+    pub actual: Option<Money>,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "Dispatches")]
+pub struct Finish(pub Vec<Completion>);
+
+/// Time passed: start what can start now.
+#[derive(Debug, Message)]
+#[rtype(result = "Dispatches")]
+pub struct Wake;
+
+/// A pool changed (from its pool actor).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Dispatches")]
+pub enum PoolChange {
+    Resize { pool: usize, size: f64 },
+    Down { pool: usize, down: bool },
+    Price { pool: usize, price: Money },
+}
+
+/// A client joins or leaves; leaving withdraws its queued requests.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Withdrawn")]
+pub struct SetClientActive {
+    pub client: usize,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Withdrawn(pub Vec<RequestId>);
+
+/// Asks for utilisation, queue depth and spend now.
+#[derive(Debug, Message)]
+#[rtype(result = "Snapshot")]
+pub struct TakeSnapshot;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub at: Timestamp,
+    /// (utilisation 0..1, size) per pool, in pool order.
+    pub pools: Vec<(f64, f64)>,
+    /// Amount queued requests ask of each pool, in pool order: demand that is waiting.
+    pub queued_demand: Vec<f64>,
+    pub queued: [usize; 5],
+    pub running: usize,
+    pub spent: Money,
+    pub starving: u64,
+}

@@ -1,0 +1,155 @@
+//! A request's run: started (its client told, its reservation noted) and finished (its
+//! reservation settled at the actual cost, the charge recorded, alerts raised).
+
+use std::time::Duration;
+
+use super::{Completion, Dispatched, Dispatches, Running, SchedulerActor};
+use crate::actors::client::ClientOutcome;
+use crate::actors::ledger::Charge;
+use crate::model::{CostType, EventKind, Money, Timestamp};
+use crate::policy::admission::Admitted;
+use crate::policy::dispatch::{Batching, Job};
+
+impl SchedulerActor {
+    /// Records a request that starts now and tells its client.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start(
+        &mut self,
+        mut job: Job,
+        enqueued: Timestamp,
+        admitted: Admitted,
+        downgraded: bool,
+        on_arrival: bool,
+        now: Timestamp,
+        out: &mut Dispatches,
+    ) {
+        let waited = now.since(enqueued);
+        if waited > self.config.starvation_bound {
+            self.starving += 1;
+            self.publish(
+                now,
+                EventKind::RequestStarving {
+                    request: job.id,
+                    client: self.clients[job.client].setup.id.clone(),
+                    waited_secs: waited.as_secs_f64(),
+                },
+            );
+        }
+        let requests = job.requests();
+        let slot = &mut self.clients[job.client];
+        slot.running += 1;
+        match &job.batching {
+            // Each member waited from its own arrival until the batch started.
+            Batching::Of(members) => {
+                for member in members.iter() {
+                    slot.setup.actor.do_send(ClientOutcome::Admitted {
+                        class: job.class,
+                        waited_micros: micros(now.since(member.arrived)),
+                        downgraded,
+                        on_arrival,
+                    });
+                }
+            }
+            Batching::Alone | Batching::Joins(_) => {
+                slot.setup.actor.do_send(ClientOutcome::Admitted {
+                    class: job.class,
+                    waited_micros: micros(waited),
+                    downgraded,
+                    on_arrival,
+                });
+            }
+        }
+        let _ = self.fair_share.record(job.client, 1.0, now);
+        for notice in &admitted.notices {
+            let event = notice.to_event(&self.clients[job.client].setup.id);
+            self.publish(now, event);
+        }
+        let variant = match (downgraded, job.alternative.take()) {
+            (true, Some(alt)) => *alt,
+            _ => job.primary,
+        };
+        self.running.insert(
+            job.id,
+            Running {
+                client: job.client,
+                class: job.class,
+                variant,
+                admitted,
+                started: now,
+                requests,
+            },
+        );
+        out.started.push(Dispatched {
+            request: job.id,
+            downgraded,
+        });
+    }
+
+    pub(super) fn finish(&mut self, completion: Completion, now: Timestamp) {
+        let Some(run) = self.running.remove(&completion.request) else {
+            tracing::warn!(request = %completion.request, "finish of a request that is not running");
+            return;
+        };
+        let held = now.since(run.started);
+        let actual = completion
+            .actual
+            .unwrap_or_else(|| self.gate.price(&run.variant.needs, held.as_secs_f64()));
+        let slot = &mut self.clients[run.client];
+        slot.running = slot.running.saturating_sub(1);
+        let client = slot.setup.id.clone();
+        match self.gate.finish(
+            &client,
+            &run.variant.needs,
+            &run.admitted,
+            actual,
+            held,
+            now,
+        ) {
+            Ok(finished) => {
+                let charged = finished.settlement.charged;
+                self.spent += charged;
+                self.clients[run.client]
+                    .setup
+                    .actor
+                    .do_send(ClientOutcome::Completed {
+                        class: run.class,
+                        cost: charged,
+                        requests: run.requests,
+                    });
+                if charged > Money::ZERO {
+                    self.ledger.do_send(Charge {
+                        client: client.clone(),
+                        cost_type: CostType::ApiUsage,
+                        category: self.gate.gauges()[run.variant.needs[0].0]
+                            .pool()
+                            .id
+                            .0
+                            .clone(),
+                        amount: charged,
+                        at: now,
+                        metadata: Default::default(),
+                    });
+                }
+                if let Some(alert) = finished.alert {
+                    let event = alert.event(
+                        run.admitted.reservation,
+                        &client,
+                        actual,
+                        run.admitted.reserved,
+                    );
+                    self.publish(now, event);
+                }
+                for notice in &finished.notices {
+                    self.publish(now, notice.to_event(&client));
+                }
+            }
+            Err(e) => {
+                tracing::error!(request = %completion.request, error = %e, "settlement failed")
+            }
+        }
+    }
+}
+
+fn micros(wait: Duration) -> u64 {
+    wait.as_micros().min(u128::from(u64::MAX)) as u64
+}
