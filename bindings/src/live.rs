@@ -196,6 +196,12 @@ impl PyLiveEngine {
         to_python(py, &outcome)
     }
 
+    /// Everything the engine knows of a request (state, times, wait, refusal, cost), or None.
+    fn request_info<'py>(&self, py: Python<'py>, request: u64) -> PyResult<Bound<'py, PyAny>> {
+        let record = self.read(py, self.engine.request(RequestId(request)));
+        serialized(py, &record)
+    }
+
     /// Reports a request finished, with its actual cost (priced by the engine if `None`).
     #[pyo3(signature = (request, actual = None))]
     fn complete(&self, py: Python<'_>, request: u64, actual: Option<f64>) -> PyResult<()> {

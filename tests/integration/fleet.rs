@@ -195,6 +195,7 @@ fn through_the_fleet(script: &[(f64, Step)]) -> Vec<Decisions> {
                 events_kept: 0,
                 samples_kept: 100,
                 subscribers: None,
+                request_events: true,
             };
             let mut fleet = Fleet::start(setup, &Arbiter::current()).unwrap();
             for pool in pools() {
@@ -677,4 +678,111 @@ async fn a_basic_client_is_refused_at_its_default_hundred_dollar_budget() {
             .await
             .unwrap();
     }
+}
+
+/// Names of the request, quota and reservation events on the stream, up to and with the
+/// first named `last` (events reach the stream through the ledger's mailbox, a moment
+/// after the call that caused them returned).
+async fn names_until(
+    events: &mut tokio::sync::broadcast::Receiver<quartermaster::model::Event>,
+    last: &str,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    while names.last().is_none_or(|name| name != last) {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {last} after {names:?}"))
+            .unwrap();
+        let name = event.kind.name();
+        if ["request.", "quota.", "resource."]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_tells_its_lifecycle_and_keeps_its_record() {
+    let engine = engine_with(1, Client::new("alice", Tier::Enterprise)).await;
+    engine
+        .set_quota(Quota::new(
+            "alice-calls",
+            QuotaScope::Client(ClientId::new("alice")),
+            Metric::ApiCalls,
+            2,
+            Period::Daily,
+        ))
+        .await
+        .unwrap();
+    let mut events = engine.subscribe();
+    let estimate = Money::from_micros(10_000);
+    let first = engine
+        .submit(crate::live::request("alice", "gpu", estimate))
+        .await
+        .unwrap();
+    let SubmitOutcome::Started { request: first, .. } = first else {
+        panic!("{first:?}")
+    };
+    // The second waits for the one slot, then starts when the first completes.
+    let (second, outcome) = engine
+        .enqueue(crate::live::request("alice", "gpu", estimate))
+        .await
+        .unwrap();
+    engine.complete(first, Some(estimate)).await.unwrap();
+    assert!(matches!(
+        outcome.await.unwrap(),
+        SubmitOutcome::Started { .. }
+    ));
+    // One queued behind the second, then cancelled.
+    let (cancelled, _) = engine
+        .enqueue(crate::live::request("alice", "gpu", estimate))
+        .await
+        .unwrap();
+    engine.cancel(cancelled).await.unwrap();
+    engine.complete(second, None).await.unwrap();
+    // The third passes the two-call quota: refused, and the quota says it is exceeded.
+    let third = engine
+        .submit(crate::live::request("alice", "gpu", estimate))
+        .await
+        .unwrap();
+    let SubmitOutcome::Refused { request: third, .. } = third else {
+        panic!("{third:?}")
+    };
+    assert_eq!(
+        names_until(&mut events, "request.refused").await,
+        [
+            "request.started",
+            "request.queued",
+            "request.finished",
+            "request.started",
+            "quota.warning",
+            "request.queued",
+            "request.cancelled",
+            "request.finished",
+            "quota.exceeded",
+            "request.refused",
+        ],
+        "an exact estimate raises no resource.critical"
+    );
+
+    let done = engine.request(first).await.unwrap();
+    assert_eq!(done.state, quartermaster::live::RequestState::Finished);
+    assert_eq!(done.charged, Some(estimate));
+    // All of the reservation used, no headroom: half marks (see reservation::efficiency).
+    assert!((done.efficiency.unwrap() - 0.5).abs() < 1e-9, "{done:?}");
+    assert_eq!(done.waited_secs, Some(0.0));
+    assert!(done.started_at.is_some() && done.ended_at >= done.started_at);
+    let waited = engine.request(second).await.unwrap();
+    assert_eq!(waited.state, quartermaster::live::RequestState::Finished);
+    assert!(waited.waited_secs.unwrap() > 0.0);
+    assert!(waited.charged.is_some(), "priced from its pool and time");
+    let gone = engine.request(cancelled).await.unwrap();
+    assert_eq!(gone.state, quartermaster::live::RequestState::Cancelled);
+    let refused = engine.request(third).await.unwrap();
+    assert_eq!(refused.reason.as_deref(), Some("quota"));
+    assert!(refused.message.unwrap().contains("alice-calls"));
+    assert_eq!(refused.charged, None);
 }

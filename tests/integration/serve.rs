@@ -833,6 +833,21 @@ fn requests_are_enqueued_positioned_completed_and_cancelled() {
         Some(json!({ "actual_cost": 0.75 })),
     );
     assert_eq!(done["state"], "finished");
+    // What happened to it: when, how long it waited, what it cost.
+    let record = s.ok("GET", &format!("/api/execution/{one}"), Some(&f.a), None);
+    assert_eq!(
+        (record["client"].as_str(), record["charged"].as_f64()),
+        (Some("a"), Some(0.75))
+    );
+    assert_eq!(record["waited_secs"], 0.0);
+    assert!(record["started_at"].is_string() && record["ended_at"].is_string());
+    let cost = s.ok("GET", &format!("/api/cost/{one}"), Some(&f.a), None);
+    assert_eq!(cost["charged"], 0.75);
+    assert_eq!(
+        s.call("GET", &format!("/api/cost/{one}"), Some(&f.b), None)
+            .0,
+        403
+    );
     // The slot freed, so b's request started; a completion settled a's reservation.
     assert_eq!(
         s.ok("GET", &format!("/api/execution/{two}"), Some(&f.b), None)["state"],

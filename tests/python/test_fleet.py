@@ -122,3 +122,18 @@ def test_a_basic_client_stops_at_its_default_monthly_budget(tmp_path):
     for _ in range(4):
         outcome = engine.submit(one_slot("carol", estimated_cost=40.0))
         engine.complete(outcome.raise_for_refusal().request, 40.0)
+
+
+def test_a_requests_record_tells_what_happened_to_it(tmp_path):
+    engine = qm.LiveEngine(tmp_path / "fleet.db")
+    engine.add_pool({"id": "gpu", "kind": {"slot": {"slots": 1, "cost_per_hour": 2.0}}})
+    engine.add_client({"id": "bob", "tier": "basic", "credits": 0.5})
+    events = engine.subscribe()
+    refused = engine.submit(one_slot("bob", estimated_cost=1.0))
+    assert refused.refused and refused.reason == "credit"
+    record = engine.request_info(refused.request)
+    assert record["state"] == "refused" and record["reason"] == "credit"
+    assert "credit" in record["message"] and record["charged"] is None
+    names = [event["type"] for event in events.drain()]
+    assert names[-1] == "request.refused"
+    assert engine.request_info(999) is None

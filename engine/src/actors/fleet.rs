@@ -51,6 +51,9 @@ pub struct FleetSetup {
     pub samples_kept: usize,
     /// Where events are published as they happen, if anywhere.
     pub subscribers: Option<broadcast::Sender<Event>>,
+    /// Publish every request's lifecycle (`request.queued` … `request.finished`): what a
+    /// live operator watches; a replay's report tallies the same without them.
+    pub request_events: bool,
 }
 
 /// The assembled actors and the registry of what they serve.
@@ -88,7 +91,8 @@ impl Fleet {
             gate,
             Vec::new(),
             ledger.clone(),
-        )?;
+        )?
+        .with_request_events(setup.request_events);
         let scheduler = SchedulerActor::start_in_arbiter(arbiter, |_| scheduler);
         let monitor = MonitorActor::new(scheduler.clone(), setup.monitor, setup.samples_kept);
         let monitor = MonitorActor::start_in_arbiter(arbiter, |_| monitor);

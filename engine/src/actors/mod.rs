@@ -32,6 +32,6 @@ pub use scheduler::{
 };
 pub use scheduler::{
     BatchMember, Batching, ClientSetup, Completion, Dispatched, Dispatches, Finish, FormedBatch,
-    Job, JobVariant, PoolChange, SchedulerActor, SetClientActive, Snapshot, Submit, TakeSnapshot,
-    Wake, Withdrawn,
+    Job, JobVariant, PoolChange, SchedulerActor, SetClientActive, Settled, Snapshot, Submit,
+    TakeSnapshot, Wake, Withdrawn,
 };

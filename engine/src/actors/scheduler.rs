@@ -29,7 +29,7 @@ pub use admin::{
 };
 pub use messages::{
     AddBatchRule, Completion, Dispatched, Dispatches, Finish, FormedBatch, PoolChange,
-    SetClientActive, Snapshot, Submit, TakeSnapshot, Wake, Withdrawn,
+    SetClientActive, Settled, Snapshot, Submit, TakeSnapshot, Wake, Withdrawn,
 };
 
 /// A client as the scheduler knows it.
@@ -72,6 +72,10 @@ pub struct SchedulerActor {
     batcher: Batcher<Job>,
     starving: u64,
     spent: Money,
+    /// Publish each request's lifecycle (`request.queued`, `.started`, `.refused`,
+    /// `.finished`, `.cancelled`): on for the live engine, off for replays, whose report
+    /// tallies the same per client and class without a message per step.
+    request_events: bool,
 }
 
 /// The clients as a dispatch scan sees them.
@@ -122,7 +126,14 @@ impl SchedulerActor {
             batcher: Batcher::default(),
             starving: 0,
             spent: Money::ZERO,
+            request_events: false,
         })
+    }
+
+    /// Publishes every request's lifecycle on the bus (see the field).
+    pub fn with_request_events(mut self, on: bool) -> Self {
+        self.request_events = on;
+        self
     }
 
     /// Holds jobs that join batch group `i` ([`Batching::Joins`]) under `rules[i]`.
@@ -135,7 +146,18 @@ impl SchedulerActor {
         self.ledger.do_send(Publish(Event { at, kind }));
     }
 
-    fn refuse(&self, job: &Job, refusal: &Refusal, on_arrival: bool) {
+    /// Turns a job away: its client is told, and so is the bus (`request.refused`, or
+    /// `request.cancelled` when `cancelled`), with any quota it pushed past its limit.
+    fn refuse(&mut self, job: &Job, refusal: &Refusal, on_arrival: bool) {
+        let now = self.clock.now();
+        let client = self.clients[job.client].setup.id.clone();
+        for notice in self.gate.take_refusal_notices() {
+            self.publish(now, notice.to_event(&client));
+        }
+        self.turn_away(job, refusal, on_arrival, false);
+    }
+
+    fn turn_away(&self, job: &Job, refusal: &Refusal, on_arrival: bool, cancelled: bool) {
         let client = &self.clients[job.client].setup;
         let outcome = ClientOutcome::Refused {
             class: job.class,
@@ -147,6 +169,38 @@ impl SchedulerActor {
             Batching::Alone | Batching::Joins(_) => client.actor.do_send(outcome),
         }
         tracing::debug!(request = %job.id, client = %client.id, %refusal, "refused");
+        if self.request_events {
+            let now = self.clock.now();
+            for request in job.members() {
+                let kind = if cancelled {
+                    EventKind::RequestCancelled {
+                        request,
+                        client: client.id.clone(),
+                    }
+                } else {
+                    EventKind::RequestRefused {
+                        request,
+                        client: client.id.clone(),
+                        reason: refusal.reason.as_str().to_owned(),
+                        message: refusal.message.clone(),
+                    }
+                };
+                self.publish(now, kind);
+            }
+        }
+    }
+
+    /// Tells the bus a request waits (when it publishes request events).
+    fn queued(&self, request: RequestId, client: usize, class: RequestClass, now: Timestamp) {
+        if self.request_events {
+            let client = self.clients[client].setup.id.clone();
+            let kind = EventKind::RequestQueued {
+                request,
+                client,
+                class,
+            };
+            self.publish(now, kind);
+        }
     }
 
     fn is_off_peak(&self, now: Timestamp) -> bool {
@@ -286,6 +340,9 @@ impl SchedulerActor {
             out.refused.push((job.id, refusal));
             return;
         }
+        if on_arrival {
+            self.queued(job.id, job.client, job.class, now);
+        }
         let slot = &self.clients[job.client];
         if on_arrival {
             slot.setup
@@ -328,10 +385,12 @@ impl Handler<Finish> for SchedulerActor {
 
     fn handle(&mut self, Finish(done): Finish, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
-        for completion in done {
-            self.finish(completion, now);
-        }
         let mut out = Dispatches::default();
+        for completion in done {
+            if let Some(settled) = self.finish(completion, now) {
+                out.finished.push(settled);
+            }
+        }
         self.release_due(now, &mut out);
         self.dispatch(now, &mut out);
         self.wake_for_batches(&mut out);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use tokio::sync::oneshot;
 
 use super::command::Command;
-use super::engine::{LiveError, RequestState, SubmitOutcome};
+use super::engine::{LiveError, RequestRecord, RequestState, SubmitOutcome};
 use crate::actors::{Batching, Book, CancelBooking, CompleteBooking};
 use crate::actors::{
     CancelRequest, Charge, Completion, CreditOp, CreditReply, Dispatches, Fleet, Job, JobVariant,
@@ -16,7 +16,7 @@ use crate::actors::{
 use crate::clock::{Clock, VirtualClock};
 use crate::config::secs;
 use crate::model::{
-    Booking, ClientId, CostEntry, Money, Need, Request, RequestId, Timestamp, ValidationError,
+    Booking, CostEntry, Money, Need, Request, RequestId, Timestamp, ValidationError,
 };
 use crate::policy::admission::{Refusal, RefusalReason};
 use crate::policy::batch::BatchRule;
@@ -76,10 +76,8 @@ pub(super) struct Driver {
     /// Requests whose submitter waits for the start or the refusal.
     pub(super) waiting: HashMap<RequestId, oneshot::Sender<SubmitOutcome>>,
     pub(super) notices: Notices,
-    /// Where every request submitted so far stands.
-    pub(super) requests: HashMap<RequestId, RequestState>,
-    /// Who submitted each request, so a front end can tell owners from strangers.
-    pub(super) submitters: HashMap<RequestId, ClientId>,
+    /// What happened to every request submitted so far.
+    pub(super) records: HashMap<RequestId, RequestRecord>,
     pub(super) wake_at: Option<Timestamp>,
     groups: BTreeMap<GroupKey, usize>,
     /// Formed batches by their id (their first member's).
@@ -96,13 +94,16 @@ impl Driver {
             next_request: 0,
             waiting: HashMap::new(),
             notices: Notices::default(),
-            requests: HashMap::new(),
-            submitters: HashMap::new(),
+            records: HashMap::new(),
             wake_at: None,
             groups: BTreeMap::new(),
             batches: HashMap::new(),
             member_of: HashMap::new(),
         }
+    }
+
+    pub(super) fn state(&self, request: RequestId) -> Option<RequestState> {
+        self.records.get(&request).map(|r| r.state)
     }
 
     /// Checks a request's references before anything is applied.
@@ -154,10 +155,17 @@ impl Driver {
                 },
             );
         }
+        let now = self.clock.now();
         for started in out.started {
             let batch = self.batches.contains_key(&started.request);
             for member in self.members(started.request) {
-                self.requests.insert(member, RequestState::Running);
+                if let Some(record) = self.records.get_mut(&member) {
+                    record.state = RequestState::Running;
+                    record.started_at = Some(now);
+                    record.waited_secs = Some(now.since(record.queued_at).as_secs_f64());
+                    record.downgraded = started.downgraded;
+                    record.batch = batch.then_some(started.request);
+                }
                 if let Some(tell) = self.waiting.remove(&member) {
                     let outcome = SubmitOutcome::Started {
                         request: member,
@@ -171,7 +179,14 @@ impl Driver {
         for (job, refusal) in out.refused {
             self.refused(job, &refusal);
         }
-        let now = self.clock.now();
+        for settled in out.finished {
+            if let Some(record) = self.records.get_mut(&settled.request)
+                && record.batch.is_none()
+            {
+                record.charged = Some(settled.charged);
+                record.efficiency = Some(settled.efficiency);
+            }
+        }
         self.wake_at = match (self.wake_at.filter(|w| *w > now), out.wake_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -185,12 +200,17 @@ impl Driver {
                 self.member_of.remove(member);
             }
         }
+        let now = self.clock.now();
         for request in members {
-            self.requests.entry(request).and_modify(|state| {
-                if *state == RequestState::Queued {
-                    *state = RequestState::Refused;
-                }
-            });
+            if let Some(record) = self.records.get_mut(&request)
+                && record.state == RequestState::Queued
+            {
+                record.state = RequestState::Refused;
+                record.ended_at = Some(now);
+                record.waited_secs = Some(now.since(record.queued_at).as_secs_f64());
+                record.reason = Some(refusal.reason.as_str().to_owned());
+                record.message = Some(refusal.message.clone());
+            }
             if let Some(tell) = self.waiting.remove(&request) {
                 let outcome = SubmitOutcome::Refused {
                     request,
@@ -231,12 +251,19 @@ impl Driver {
         actual: Option<Money>,
         cancelled: bool,
     ) -> Result<Dispatches, LiveError> {
-        let state = if cancelled {
-            RequestState::Cancelled
-        } else {
-            RequestState::Finished
-        };
-        self.requests.insert(request, state);
+        let now = self.clock.now();
+        if let Some(record) = self.records.get_mut(&request) {
+            record.state = if cancelled {
+                RequestState::Cancelled
+            } else {
+                RequestState::Finished
+            };
+            record.ended_at = Some(now);
+            if record.batch.is_some() {
+                // A member's share: what it reported; the batch settles as their sum.
+                record.charged = actual;
+            }
+        }
         let (job, actual, completed) = match self.member_of.get(&request).copied() {
             Some(id) => {
                 let batch = self
@@ -339,14 +366,14 @@ impl Driver {
                     batching,
                 };
                 self.next_request = self.next_request.max(request.id.0 + 1);
-                self.requests.insert(request.id, RequestState::Queued);
-                self.submitters.insert(request.id, request.client.clone());
+                let record = RequestRecord::queued(request, self.clock.now());
+                self.records.insert(request.id, record);
                 let out = self.fleet.submit(vec![job]).await?;
                 self.settle_dispatches(out);
                 return Ok(Reply::Submitted(request.id));
             }
             Command::Complete { request, actual } => {
-                if self.requests.get(request) != Some(&RequestState::Running) {
+                if self.state(*request) != Some(RequestState::Running) {
                     return Err(LiveError::Unknown {
                         kind: "running request",
                         id: request.to_string(),
@@ -358,7 +385,7 @@ impl Driver {
                 self.end_running(*request, *actual, false).await?
             }
             Command::Cancel { request } => {
-                if self.requests.get(request) == Some(&RequestState::Running) {
+                if self.state(*request) == Some(RequestState::Running) {
                     self.end_running(*request, None, true).await?
                 } else {
                     // Queued alone, held for a batch, or a member of a formed batch that
@@ -372,7 +399,11 @@ impl Driver {
                         });
                     }
                     self.settle_dispatches(out);
-                    self.requests.insert(*request, RequestState::Cancelled);
+                    if let Some(record) = self.records.get_mut(request) {
+                        record.state = RequestState::Cancelled;
+                        record.reason = None;
+                        record.message = None;
+                    }
                     return Ok(Reply::Done);
                 }
             }

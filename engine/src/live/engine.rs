@@ -29,7 +29,7 @@ use crate::config::{MonitorConfig, MonitorSettings, SchedulerConfig, SchedulerSe
 use crate::model::{Booking, BookingId, Resource, ResourceId};
 use crate::model::{
     Client, ClientId, CostEntry, CostType, Event, EventKind, Metric, Money, Pool, PoolId, Quota,
-    QuotaId, Request, RequestId, ReservationId, Timestamp, ValidationError,
+    QuotaId, Request, RequestClass, RequestId, ReservationId, Timestamp, ValidationError,
 };
 use crate::policy::admission::Refusal;
 use crate::policy::booking::{BookingError, BookingFilter};
@@ -170,6 +170,53 @@ pub enum RequestState {
     Cancelled,
 }
 
+/// What the engine knows of a request: where it stands, when it moved, why it was refused,
+/// what it cost.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RequestRecord {
+    pub request: RequestId,
+    pub client: ClientId,
+    pub class: RequestClass,
+    pub state: RequestState,
+    pub queued_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    /// When it finished, was refused or was cancelled.
+    pub ended_at: Option<Timestamp>,
+    /// From its submission to its start (or refusal); none while it waits.
+    pub waited_secs: Option<f64>,
+    pub downgraded: bool,
+    /// The batch it started in, named by its first member.
+    pub batch: Option<RequestId>,
+    /// Why it was refused (`quota`, `credit`, `rate`, `capacity`, `withdrawn`).
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    /// What it was charged when its reservation settled (a batch member: its share).
+    pub charged: Option<Money>,
+    /// How well its reservation fitted the actual cost (1 is exact).
+    pub efficiency: Option<f64>,
+}
+
+impl RequestRecord {
+    pub(super) fn queued(request: &Request, at: Timestamp) -> RequestRecord {
+        RequestRecord {
+            request: request.id,
+            client: request.client.clone(),
+            class: request.class,
+            state: RequestState::Queued,
+            queued_at: at,
+            started_at: None,
+            ended_at: None,
+            waited_secs: None,
+            downgraded: false,
+            batch: None,
+            reason: None,
+            message: None,
+            charged: None,
+            efficiency: None,
+        }
+    }
+}
+
 struct Inner {
     driver: Mutex<Driver>,
     /// For reads that need no sequencing.
@@ -246,6 +293,7 @@ impl LiveEngine {
             events_kept: 0,
             samples_kept: SAMPLES_KEPT,
             subscribers: Some(events.clone()),
+            request_events: true,
         };
         let fleet = Fleet::start(setup, &arbiter)?;
         let inner = Arc::new(Inner {
@@ -588,22 +636,22 @@ impl LiveEngine {
 
     /// Where a request stands, if the engine knows it.
     pub async fn request_state(&self, request: RequestId) -> Option<RequestState> {
-        self.inner
-            .driver
-            .lock()
-            .await
-            .requests
-            .get(&request)
-            .copied()
+        self.inner.driver.lock().await.state(request)
     }
 
     /// The client that submitted `request`, if the engine knows it.
     pub async fn request_client(&self, request: RequestId) -> Option<ClientId> {
+        let driver = self.inner.driver.lock().await;
+        driver.records.get(&request).map(|r| r.client.clone())
+    }
+
+    /// Everything the engine knows of `request`: state, times, wait, refusal, cost.
+    pub async fn request(&self, request: RequestId) -> Option<RequestRecord> {
         self.inner
             .driver
             .lock()
             .await
-            .submitters
+            .records
             .get(&request)
             .cloned()
     }

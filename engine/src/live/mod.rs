@@ -11,5 +11,7 @@ pub mod server;
 pub mod vault;
 
 pub use command::Command;
-pub use engine::{ConfigFileError, LiveConfig, LiveEngine, LiveError, RequestState, SubmitOutcome};
+pub use engine::{
+    ConfigFileError, LiveConfig, LiveEngine, LiveError, RequestRecord, RequestState, SubmitOutcome,
+};
 pub use journal::{Location, StoreError};

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BookingId, ClientId, CredentialId, Money, PoolId, QuotaId, RequestId, ReservationId,
-    ResourceId, Timestamp,
+    BookingId, ClientId, CredentialId, Money, PoolId, QuotaId, RequestClass, RequestId,
+    ReservationId, ResourceId, Timestamp,
 };
 
 /// A state change worth knowing, as the report, the store and the event stream see it.
@@ -88,6 +88,47 @@ pub enum EventKind {
         client: ClientId,
         waited_secs: f64,
     },
+    /// A request waits: in its class queue, or held for its batch to form.
+    #[serde(rename = "request.queued")]
+    RequestQueued {
+        request: RequestId,
+        client: ClientId,
+        class: RequestClass,
+    },
+    #[serde(rename = "request.started")]
+    RequestStarted {
+        request: RequestId,
+        client: ClientId,
+        class: RequestClass,
+        /// On its cheaper alternative.
+        downgraded: bool,
+        /// The batch it started in (named by its first member), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<RequestId>,
+        waited_secs: f64,
+    },
+    #[serde(rename = "request.refused")]
+    RequestRefused {
+        request: RequestId,
+        client: ClientId,
+        reason: String,
+        message: String,
+    },
+    /// A request (or a batch, by its id) finished and its reservation was settled.
+    #[serde(rename = "request.finished")]
+    RequestFinished {
+        request: RequestId,
+        client: ClientId,
+        charged: Money,
+        /// How well the reservation fitted the actual cost (1 is exact).
+        efficiency: f64,
+        held_secs: f64,
+    },
+    #[serde(rename = "request.cancelled")]
+    RequestCancelled {
+        request: RequestId,
+        client: ClientId,
+    },
 }
 
 impl EventKind {
@@ -109,6 +150,11 @@ impl EventKind {
             EventKind::ResourceCompleted { .. } => "resource.completed",
             EventKind::PoolScaled { .. } => "pool.scaled",
             EventKind::RequestStarving { .. } => "request.starving",
+            EventKind::RequestQueued { .. } => "request.queued",
+            EventKind::RequestStarted { .. } => "request.started",
+            EventKind::RequestRefused { .. } => "request.refused",
+            EventKind::RequestFinished { .. } => "request.finished",
+            EventKind::RequestCancelled { .. } => "request.cancelled",
         }
     }
 
@@ -126,7 +172,12 @@ impl EventKind {
             | EventKind::ResourceWarning { client, .. }
             | EventKind::ResourceCritical { client, .. }
             | EventKind::ResourceCompleted { client, .. }
-            | EventKind::RequestStarving { client, .. } => Some(client),
+            | EventKind::RequestStarving { client, .. }
+            | EventKind::RequestQueued { client, .. }
+            | EventKind::RequestStarted { client, .. }
+            | EventKind::RequestRefused { client, .. }
+            | EventKind::RequestFinished { client, .. }
+            | EventKind::RequestCancelled { client, .. } => Some(client),
             EventKind::ResourceCreated { .. }
             | EventKind::QuotaUpdated { .. }
             | EventKind::PoolScaled { .. } => None,

@@ -183,6 +183,9 @@ pub struct Gate {
     credits: CreditBook,
     /// Scratch space for a request's quota demands, reused to keep admission allocation-free.
     demands: Vec<(Metric, u64)>,
+    /// `quota.exceeded` crossings of hard quotas that refused a request, for the caller to
+    /// publish ([`Gate::take_refusal_notices`]); once per quota and period.
+    refusal_notices: Vec<QuotaNotice>,
 }
 
 impl Gate {
@@ -192,7 +195,13 @@ impl Gate {
             quotas: QuotaSet::new(),
             credits: CreditBook::new(policy)?,
             demands: Vec::new(),
+            refusal_notices: Vec::new(),
         })
+    }
+
+    /// The `quota.exceeded` crossings of quotas that refused requests since the last call.
+    pub fn take_refusal_notices(&mut self) -> Vec<QuotaNotice> {
+        std::mem::take(&mut self.refusal_notices)
     }
 
     /// Adds a pool; returns its index.
@@ -267,6 +276,10 @@ impl Gate {
             self.fill_demands(demand.needs, reserved_estimate.unwrap_or(Money::ZERO));
             let check = self.quotas.check_many(demand.client, &self.demands, now);
             if let Some(refusal) = check.refusal {
+                // Counting a refused demand records nothing but notes the quota exceeded
+                // (once a period), which is worth an event.
+                let refused = self.quotas.consume_many(demand.client, &self.demands, now);
+                self.refusal_notices.extend(refused.notices);
                 return Verdict::Refuse(Refusal::new(RefusalReason::Quota, refusal.to_string()));
             }
         }

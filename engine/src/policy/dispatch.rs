@@ -60,6 +60,15 @@ impl Job {
             Batching::Alone | Batching::Joins(_) => 1,
         }
     }
+
+    /// The requests it serves: its members if it is a batch, else itself.
+    pub fn members(&self) -> impl Iterator<Item = RequestId> + '_ {
+        let (members, alone) = match &self.batching {
+            Batching::Of(members) => (&members[..], None),
+            Batching::Alone | Batching::Joins(_) => (&[][..], Some(self.id)),
+        };
+        members.iter().map(|m| m.request).chain(alone)
+    }
 }
 
 /// What the gate says of a job.

@@ -72,6 +72,7 @@ async fn assemble(scenario: &Scenario, clock: SharedClock) -> Result<Fleet, RunE
         events_kept: 10_000,
         samples_kept: usize::MAX,
         subscribers: None,
+        request_events: false,
     };
     let mut fleet = Fleet::start(setup, &Arbiter::current())?;
     for pool in &scenario.pools {

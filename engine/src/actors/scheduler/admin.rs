@@ -5,6 +5,7 @@
 use actix::prelude::*;
 
 use super::{ClientSetup, ClientSlot, Dispatches, SchedulerActor, SetClientActive, Withdrawn};
+use crate::model::EventKind;
 use crate::model::{
     ClientId, Metric, Money, Pool, Quota, QuotaId, RequestClass, RequestId, ReservationId,
     ValidationError,
@@ -302,7 +303,14 @@ impl Handler<CancelRequest> for SchedulerActor {
         {
             self.dequeued(&job);
             let refusal = Refusal::new(RefusalReason::Withdrawn, "cancelled");
-            self.refuse(&job, &refusal, false);
+            self.turn_away(&job, &refusal, false, true);
+            out.refused.push((request, refusal));
+            return MessageResult((true, out));
+        }
+        // Held for a batch that has not formed.
+        if let Some(member) = self.batcher.withdraw(|job| job.id == request).pop() {
+            let refusal = Refusal::new(RefusalReason::Withdrawn, "cancelled");
+            self.turn_away(&member.item, &refusal, false, true);
             out.refused.push((request, refusal));
             return MessageResult((true, out));
         }
@@ -310,6 +318,10 @@ impl Handler<CancelRequest> for SchedulerActor {
             self.gate.abandon(&run.variant.needs, &run.admitted, now);
             let slot = &mut self.clients[run.client];
             slot.running = slot.running.saturating_sub(1);
+            if self.request_events {
+                let client = slot.setup.id.clone();
+                self.publish(now, EventKind::RequestCancelled { request, client });
+            }
             self.dispatch(now, &mut out);
             return MessageResult((true, out));
         }

@@ -14,9 +14,10 @@ impl SchedulerActor {
     /// Holds a request with like ones until its batch forms; one of an unknown group is
     /// served alone.
     pub(super) fn gather(&mut self, job: Job, group: usize, now: Timestamp, out: &mut Dispatches) {
-        let (client, class) = (job.client, job.class);
+        let (id, client, class) = (job.id, job.client, job.class);
         match self.batcher.add(group, job, now) {
             Ok(gathered) => {
+                self.queued(id, client, class, now);
                 self.clients[client]
                     .setup
                     .actor

@@ -30,6 +30,17 @@ pub struct Dispatches {
     pub wake_at: Option<Timestamp>,
     /// Batches formed, so the driver can follow their members.
     pub batched: Vec<FormedBatch>,
+    /// Requests (or batches) that finished, with what they were charged.
+    pub finished: Vec<Settled>,
+}
+
+/// A request whose reservation was settled at its finish.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settled {
+    pub request: RequestId,
+    pub charged: Money,
+    /// How well the reservation fitted the actual cost (1 is exact).
+    pub efficiency: f64,
 }
 
 impl Dispatches {
@@ -38,6 +49,7 @@ impl Dispatches {
         self.started.extend(other.started);
         self.refused.extend(other.refused);
         self.batched.extend(other.batched);
+        self.finished.extend(other.finished);
         self.wake_at = earliest(self.wake_at, other.wake_at);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Completion, Dispatched, Dispatches, Running, SchedulerActor};
+use super::{Completion, Dispatched, Dispatches, Running, SchedulerActor, Settled};
 use crate::actors::client::ClientOutcome;
 use crate::actors::ledger::Charge;
 use crate::model::{CostType, EventKind, Money, Timestamp};
@@ -60,6 +60,24 @@ impl SchedulerActor {
             }
         }
         let _ = self.fair_share.record(job.client, 1.0, now);
+        if self.request_events {
+            let batch = matches!(job.batching, Batching::Of(_)).then_some(job.id);
+            let arrivals: Vec<(crate::model::RequestId, Timestamp)> = match &job.batching {
+                Batching::Of(members) => members.iter().map(|m| (m.request, m.arrived)).collect(),
+                Batching::Alone | Batching::Joins(_) => vec![(job.id, enqueued)],
+            };
+            for (request, arrived) in arrivals {
+                let kind = EventKind::RequestStarted {
+                    request,
+                    client: self.clients[job.client].setup.id.clone(),
+                    class: job.class,
+                    downgraded,
+                    batch,
+                    waited_secs: now.since(arrived).as_secs_f64(),
+                };
+                self.publish(now, kind);
+            }
+        }
         for notice in &admitted.notices {
             let event = notice.to_event(&self.clients[job.client].setup.id);
             self.publish(now, event);
@@ -85,10 +103,11 @@ impl SchedulerActor {
         });
     }
 
-    pub(super) fn finish(&mut self, completion: Completion, now: Timestamp) {
+    /// Settles a running request at its actual cost; what it was charged, if it ran.
+    pub(super) fn finish(&mut self, completion: Completion, now: Timestamp) -> Option<Settled> {
         let Some(run) = self.running.remove(&completion.request) else {
             tracing::warn!(request = %completion.request, "finish of a request that is not running");
-            return;
+            return None;
         };
         let held = now.since(run.started);
         let actual = completion
@@ -130,7 +149,12 @@ impl SchedulerActor {
                         metadata: Default::default(),
                     });
                 }
-                if let Some(alert) = finished.alert {
+                // At the finish, reaching 80% or 95% of the reservation is what a good
+                // estimate does; only an actual cost past the reservation is worth an alert.
+                // (While a reservation runs, `track` raises both levels as usage grows.)
+                if let Some(alert) = finished.alert
+                    && actual > run.admitted.reserved
+                {
                     let event = alert.event(
                         run.admitted.reservation,
                         &client,
@@ -139,12 +163,28 @@ impl SchedulerActor {
                     );
                     self.publish(now, event);
                 }
+                if self.request_events {
+                    let kind = EventKind::RequestFinished {
+                        request: completion.request,
+                        client: client.clone(),
+                        charged,
+                        efficiency: finished.settlement.efficiency,
+                        held_secs: held.as_secs_f64(),
+                    };
+                    self.publish(now, kind);
+                }
                 for notice in &finished.notices {
                     self.publish(now, notice.to_event(&client));
                 }
+                Some(Settled {
+                    request: completion.request,
+                    charged,
+                    efficiency: finished.settlement.efficiency,
+                })
             }
             Err(e) => {
-                tracing::error!(request = %completion.request, error = %e, "settlement failed")
+                tracing::error!(request = %completion.request, error = %e, "settlement failed");
+                None
             }
         }
     }

@@ -132,6 +132,7 @@ routes! {
     GET "/api/queue/position/{id}" => queue::position,
     DELETE "/api/queue/{id}" => queue::cancel,
     GET "/api/execution/{id}" => queue::execution,
+    GET "/api/cost/{id}" => queue::cost,
     POST "/api/execution/{id}/cancel" => queue::cancel,
     POST "/api/execution/{id}/complete" => queue::complete,
 }

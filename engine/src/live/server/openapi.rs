@@ -175,7 +175,15 @@ fn schemas() -> Value {
             "request_id": { "type": "integer" }, "agent_id": string(),
             "state": { "type": "string",
                 "enum": ["queued", "running", "finished", "refused", "cancelled"] },
-            "position": { "type": "integer" }, "is_running": { "type": "boolean" } } },
+            "position": { "type": "integer" }, "is_running": { "type": "boolean" },
+            "client": string(), "class": string(), "queued_at": instant(),
+            "started_at": instant(), "ended_at": instant(),
+            "waited_secs": { "type": "number" }, "downgraded": { "type": "boolean" },
+            "batch": { "type": "integer" }, "reason": string(), "message": string(),
+            "charged": money, "efficiency": { "type": "number" } } },
+        "RequestCost": { "type": "object", "properties": {
+            "request_id": { "type": "integer" }, "agent_id": string(), "state": string(),
+            "charged": money, "efficiency": { "type": "number" } } },
     })
 }
 
@@ -277,7 +285,9 @@ pub fn document() -> Value {
         "/api/queue/{id}": {
             "delete": op("Cancel a queued or running request", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404, 409]) },
         "/api/execution/{id}": {
-            "get": op("A request's state", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404]) },
+            "get": op("A request's state, times, wait, refusal reason and cost", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404]) },
+        "/api/cost/{id}": {
+            "get": op("What a request was charged when its reservation settled", vec![seq()], None, 200, r("RequestCost"), &[401, 403, 404]) },
         "/api/execution/{id}/cancel": {
             "post": op("Cancel a queued or running request", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404, 409]) },
         "/api/execution/{id}/complete": {

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{ApiError, Caller, ServerState, optional_body, parse_seq};
-use crate::live::RequestState;
+use crate::live::{RequestRecord, RequestState};
 use crate::model::{
     Alternative, BatchGroup, Client, ClientId, Money, Need, Pool, Request, RequestClass, RequestId,
 };
@@ -213,11 +213,42 @@ pub async fn execution(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, owner) = owned_request(&state, &caller, &id).await?;
+    let (id, owner, record) = owned_record(&state, &caller, &id).await?;
+    let mut body = serde_json::to_value(&record).map_err(ApiError::internal)?;
+    // The seed's names beside ours.
+    body["request_id"] = serde_json::json!(id);
+    body["agent_id"] = serde_json::json!(owner);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// A request the caller may see, with its record.
+async fn owned_record(
+    state: &ServerState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(RequestId, ClientId, RequestRecord), ApiError> {
+    let (id, owner) = owned_request(state, caller, id).await?;
+    let record = state
+        .engine
+        .request(id)
+        .await
+        .ok_or_else(|| ApiError::not_found("request", id))?;
+    Ok((id, owner, record))
+}
+
+/// What a request was charged: its settlement once it finished (none before).
+pub async fn cost(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, owner, record) = owned_record(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "request_id": id,
         "agent_id": owner,
-        "state": state_of(&state, id).await,
+        "state": record.state,
+        "charged": record.charged,
+        "efficiency": record.efficiency,
     })))
 }
 
