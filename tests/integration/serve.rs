@@ -538,13 +538,20 @@ fn costs_are_recorded_summarised_and_scoped_to_their_client() {
         Some(ADMIN),
         Some(json!({ "agent_id": "b", "type": "api_usage", "category": "openai", "amount": 0.5 })),
     );
+    // Our name for the party that spends, `client`, is accepted beside the seed's.
+    s.ok(
+        "POST",
+        "/api/costs",
+        Some(ADMIN),
+        Some(json!({ "client": "b", "type": "api_usage", "category": "openai", "amount": 0.25 })),
+    );
     let all = s.ok("GET", "/api/costs", Some(ADMIN), None);
-    assert_eq!(all["total"], 3.75);
-    assert_eq!(all["by_client"]["b"], 0.5);
+    assert_eq!(all["total"], 4.0);
+    assert_eq!(all["by_client"]["b"], 0.75);
     assert_eq!(all["by_agent"], all["by_client"], "the seed's name too");
-    assert_eq!(all["by_type"]["api_usage"], 1.75);
+    assert_eq!(all["by_type"]["api_usage"], 2.0);
     assert_eq!(all["by_category"]["vm"], 2.0);
-    assert_eq!(all["items"].as_array().unwrap().len(), 3);
+    assert_eq!(all["items"].as_array().unwrap().len(), 4);
     let mine = s.ok("GET", "/api/costs", Some(&f.a), None);
     assert_eq!(mine["total"], 3.25);
     assert_eq!(
@@ -593,7 +600,7 @@ fn costs_are_recorded_summarised_and_scoped_to_their_client() {
     );
     assert_eq!((code, body["field"].as_str()), (422, Some("amount")));
     // Nothing refused was recorded.
-    assert_eq!(s.ok("GET", "/api/costs", Some(ADMIN), None)["total"], 3.75);
+    assert_eq!(s.ok("GET", "/api/costs", Some(ADMIN), None)["total"], 4.0);
 }
 
 #[test]

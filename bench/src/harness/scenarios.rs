@@ -18,7 +18,7 @@ pub fn mmc_family(clients: usize, pools: usize, requests: u64) -> Result<Scenari
         })
         .collect();
     let client_list: String = (0..clients)
-        .map(|c| format!("(id: \"client-{c}\", tier: standard, max_concurrent: 1000000),"))
+        .map(|c| format!("(id: \"client-{c}\", tier: standard, max_concurrent: 1000000, monthly_budget: None),"))
         .collect();
     let kinds: String = (0..pools)
         .map(|p| {
@@ -54,7 +54,7 @@ pub fn two_classes(requests: u64, urgent_share: f64) -> Result<Scenario, Scenari
         "(name: \"priority\", seed: 42, start: \"2026-01-05T00:00:00Z\", \
          duration_secs: {duration}, max_requests: {requests}, \
          pools: [(id: \"servers\", kind: slot(slots: {SLOTS_PER_POOL}, cost_per_hour: 0))], \
-         clients: [(id: \"agents\", tier: standard, max_concurrent: 1000000)], \
+         clients: [(id: \"agents\", tier: standard, max_concurrent: 1000000, monthly_budget: None)], \
          workloads: [(client: \"agents\", arrivals: poisson(rate_per_sec: {ARRIVALS_PER_POOL}), kinds: [\
            (name: \"urgent\", weight: {urgent}, class: fast, \
             needs: [(pool: \"servers\", amount: constant(1))], service_secs: exponential(mean: 1.0)), \
@@ -73,7 +73,7 @@ pub fn all_queued(requests: u64) -> Result<Scenario, ScenarioError> {
         "(name: \"all-queued\", seed: 42, start: \"2026-01-05T00:00:00Z\", \
          duration_secs: {duration}, max_requests: {requests}, \
          pools: [(id: \"stuck\", kind: slot(slots: 1, cost_per_hour: 0))], \
-         clients: [(id: \"agents\", tier: standard, max_concurrent: 1000000000)], \
+         clients: [(id: \"agents\", tier: standard, max_concurrent: 1000000000, monthly_budget: None)], \
          workloads: [(client: \"agents\", arrivals: constant(rate_per_sec: {rate}), kinds: [\
            (name: \"job\", class: normal, needs: [(pool: \"stuck\", amount: constant(1))], \
             service_secs: constant(1000000000))])])",

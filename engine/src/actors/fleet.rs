@@ -51,8 +51,9 @@ pub struct FleetSetup {
     pub samples_kept: usize,
     /// Where events are published as they happen, if anywhere.
     pub subscribers: Option<broadcast::Sender<Event>>,
-    /// Publish every request's lifecycle (`request.queued` … `request.finished`): what a
-    /// live operator watches; a replay's report tallies the same without them.
+    /// Publish every request's lifecycle (`request.queued` … `request.finished`) and hand
+    /// back each settlement: what a live operator watches; a replay's report tallies the
+    /// same without them.
     pub request_events: bool,
 }
 

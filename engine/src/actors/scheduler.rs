@@ -73,8 +73,9 @@ pub struct SchedulerActor {
     starving: u64,
     spent: Money,
     /// Publish each request's lifecycle (`request.queued`, `.started`, `.refused`,
-    /// `.finished`, `.cancelled`): on for the live engine, off for replays, whose report
-    /// tallies the same per client and class without a message per step.
+    /// `.finished`, `.cancelled`) and hand back each settlement (`Dispatches::finished`):
+    /// on for the live engine, off for replays, whose report tallies the same per client
+    /// and class without a message per step.
     request_events: bool,
 }
 
@@ -387,7 +388,10 @@ impl Handler<Finish> for SchedulerActor {
         let now = self.clock.now();
         let mut out = Dispatches::default();
         for completion in done {
-            if let Some(settled) = self.finish(completion, now) {
+            let settled = self.finish(completion, now);
+            // Only a driver that follows each request (the live engine) wants these; a
+            // replay would pay an allocation per finish for nothing.
+            if let Some(settled) = settled.filter(|_| self.request_events) {
                 out.finished.push(settled);
             }
         }

@@ -10,7 +10,9 @@ use crate::policy::booking::BookingFilter;
 #[derive(Deserialize)]
 pub struct ListQuery {
     resource_id: Option<ResourceId>,
-    agent_id: Option<ClientId>,
+    /// The client (the seed's `agent_id` is accepted too).
+    #[serde(alias = "agent_id")]
+    client: Option<ClientId>,
     status: Option<String>,
     from_date: Option<String>,
     to_date: Option<String>,
@@ -29,7 +31,7 @@ pub async fn list(
     let query = query.into_inner();
     let filter = BookingFilter {
         resource: query.resource_id,
-        client: caller.scope(query.agent_id)?,
+        client: caller.scope(query.client)?,
         status: query.status.as_deref().map(parse_status).transpose()?,
         from: parse_instant("from_date", query.from_date.as_deref())?,
         to: parse_instant("to_date", query.to_date.as_deref())?,
@@ -41,7 +43,9 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     resource_id: ResourceId,
-    agent_id: Option<ClientId>,
+    /// The client (the seed's `agent_id` is accepted too).
+    #[serde(alias = "agent_id")]
+    client: Option<ClientId>,
     start_time: Timestamp,
     end_time: Timestamp,
     #[serde(default)]
@@ -54,7 +58,7 @@ pub async fn create(
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let client = caller.acting_for(body.agent_id, "agent_id")?;
+    let client = caller.acting_for(body.client, "client")?;
     let booking = state
         .engine
         .book(

@@ -14,7 +14,9 @@ const DEFAULT_ITEMS: usize = 100;
 
 #[derive(Deserialize)]
 pub struct SummaryQuery {
-    agent_id: Option<ClientId>,
+    /// The client (the seed's `agent_id` is accepted too).
+    #[serde(alias = "agent_id")]
+    client: Option<ClientId>,
     #[serde(rename = "type")]
     cost_type: Option<String>,
     from_date: Option<String>,
@@ -39,7 +41,7 @@ pub async fn summary(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let filter = CostFilter {
-        client: caller.scope(query.agent_id)?,
+        client: caller.scope(query.client)?,
         cost_type: query.cost_type.as_deref().map(parse_type).transpose()?,
         from: parse_instant("from_date", query.from_date.as_deref())?,
         to: parse_instant("to_date", query.to_date.as_deref())?,
@@ -55,7 +57,9 @@ pub async fn summary(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordBody {
-    agent_id: Option<ClientId>,
+    /// The client (the seed's `agent_id` is accepted too).
+    #[serde(alias = "agent_id")]
+    client: Option<ClientId>,
     #[serde(rename = "type")]
     cost_type: CostType,
     category: String,
@@ -70,7 +74,7 @@ pub async fn record(
     body: web::Json<RecordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let client = caller.acting_for(body.agent_id, "agent_id")?;
+    let client = caller.acting_for(body.client, "client")?;
     let entry = state
         .engine
         .record_cost(

@@ -116,7 +116,7 @@ fn schemas() -> Value {
             "estimated_cost": money, "purpose": string() } },
         "NewBooking": { "type": "object", "required": ["resource_id", "start_time", "end_time"],
             "additionalProperties": false, "properties": {
-            "resource_id": string(), "agent_id": string(), "start_time": instant(),
+            "resource_id": string(), "client": string(), "agent_id": string(), "start_time": instant(),
             "end_time": instant(), "purpose": string() } },
         "CostType": { "type": "string",
             "enum": ["api_usage", "hosting", "booking", "license", "other"] },
@@ -126,7 +126,7 @@ fn schemas() -> Value {
             "metadata": { "type": "object", "additionalProperties": string() } } },
         "NewCost": { "type": "object", "required": ["type", "category", "amount"],
             "additionalProperties": false, "properties": {
-            "agent_id": string(), "type": reference("CostType"), "category": string(),
+            "client": string(), "agent_id": string(), "type": reference("CostType"), "category": string(),
             "amount": money, "metadata": { "type": "object", "additionalProperties": string() } } },
         "CostSummary": { "type": "object", "properties": {
             "total": money, "count": { "type": "integer" },
@@ -197,7 +197,7 @@ pub fn document() -> Value {
             "agent_id",
             required,
             string(),
-            "the client acted for; a client token may name only itself",
+            "the client acted for (also accepted as `client`); a client token may name only itself",
         )
     };
     let r = reference;

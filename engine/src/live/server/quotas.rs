@@ -84,7 +84,9 @@ pub async fn reset(
 
 #[derive(Deserialize)]
 pub struct CheckQuery {
-    agent_id: Option<ClientId>,
+    /// The client (the seed's `agent_id` is accepted too).
+    #[serde(alias = "agent_id")]
+    client: Option<ClientId>,
     #[serde(rename = "type")]
     metric: String,
     amount: Option<u64>,
@@ -103,7 +105,7 @@ pub async fn check(
             "a metric such as api_calls or tokens",
         ));
     }
-    let client = caller.acting_for(query.agent_id, "agent_id")?;
+    let client = caller.acting_for(query.client, "client")?;
     let answer = state
         .engine
         .check_quota(

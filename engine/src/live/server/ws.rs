@@ -10,7 +10,9 @@ use crate::model::{ClientId, Event};
 
 #[derive(Deserialize)]
 pub struct EventsQuery {
-    agent_id: Option<ClientId>,
+    /// The client (the seed's `agent_id` is accepted too).
+    #[serde(alias = "agent_id")]
+    client: Option<ClientId>,
     /// Read by the authentication, for clients that cannot set headers.
     #[serde(rename = "token")]
     _token: Option<String>,
@@ -32,7 +34,7 @@ pub async fn events(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let agent = caller.scope(query.into_inner().agent_id)?;
+    let agent = caller.scope(query.into_inner().client)?;
     let mut events = state.engine.subscribe();
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)?;
     actix_web::rt::spawn(async move {
