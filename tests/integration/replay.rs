@@ -85,3 +85,36 @@ fn a_quota_limit_event_changes_the_limit_mid_run() {
     let updates = |r: &sim::Report| r.events.get("quota.updated").copied().unwrap_or(0);
     assert_eq!(updates(&raised), updates(&fixed) + 1);
 }
+
+/// Deferred work waits for off-peak on purpose: it raises `request.starving` only if it
+/// still waits once the window is open, not for the hours it was meant to wait.
+#[test]
+fn deferred_work_waiting_for_off_peak_is_not_starving() {
+    let scenario = |slots: u32| {
+        let text = format!(
+            r#"(
+            name: "deferred",
+            start: "2026-01-05T12:00:00Z",
+            duration_secs: 600,
+            scheduler: (off_peak: Some((start_hour: 22, end_hour: 6)), starvation_bound_secs: 300),
+            pools: [(id: "gpu", kind: slot(slots: {slots}, cost_per_hour: 0))],
+            clients: [(id: "bot", tier: enterprise)],
+            workloads: [(
+                client: "bot",
+                arrivals: constant(rate_per_sec: 0.1),
+                kinds: [(name: "k", class: deferred, needs: [(pool: "gpu", amount: constant(1))],
+                         service_secs: constant(60))],
+            )],
+        )"#
+        );
+        sim::parse(&text, "deferred.ron").unwrap()
+    };
+    let starving = |r: &sim::Report| r.events.get("request.starving").copied().unwrap_or(0);
+    // Enough servers: everything starts at 22:00, ten hours after it arrived.
+    let roomy = sim::run(&scenario(100), &RunOptions::default()).unwrap();
+    assert_eq!(roomy.totals.completed, roomy.totals.submitted);
+    assert_eq!(starving(&roomy), 0);
+    // One server for sixty one-minute jobs: most still wait well past the bound at night.
+    let tight = sim::run(&scenario(1), &RunOptions::default()).unwrap();
+    assert!(starving(&tight) > 40, "{}", starving(&tight));
+}

@@ -285,6 +285,16 @@ impl OffPeakWindow {
         }
     }
 
+    /// The latest instant at or before `now` at which the window opened.
+    pub fn last_start(self, now: Timestamp) -> Timestamp {
+        let midnight = now.nanos() - now.nanos().rem_euclid(DAY_NANOS);
+        let mut at = midnight + i64::from(self.start) * HOUR_NANOS;
+        if at > now.nanos() {
+            at -= DAY_NANOS;
+        }
+        Timestamp::from_nanos(at)
+    }
+
     /// The next instant after `now` at which the window opens.
     pub fn next_start(self, now: Timestamp) -> Timestamp {
         let midnight = now.nanos() - now.nanos().rem_euclid(DAY_NANOS);
@@ -323,6 +333,14 @@ mod tests {
         assert_eq!(night.next_start(at_hour(3, 12)), at_hour(3, 22));
         assert_eq!(night.next_start(at_hour(3, 22)), at_hour(4, 22));
         assert_eq!(night.next_start(at_hour(3, 23)), at_hour(4, 22));
+    }
+
+    #[test]
+    fn the_last_start_is_at_or_before_now() {
+        let night = OffPeakWindow::new(22, 6).unwrap();
+        assert_eq!(night.last_start(at_hour(3, 23)), at_hour(3, 22));
+        assert_eq!(night.last_start(at_hour(4, 2)), at_hour(3, 22));
+        assert_eq!(night.last_start(at_hour(3, 22)), at_hour(3, 22));
     }
 
     #[test]

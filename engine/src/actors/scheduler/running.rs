@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Completion, Dispatched, Dispatches, Running, SchedulerActor, Settled};
 use crate::actors::client::ClientOutcome;
 use crate::actors::ledger::Charge;
-use crate::model::{CostType, EventKind, Money, Timestamp};
+use crate::model::{CostType, EventKind, Money, RequestClass, Timestamp};
 use crate::policy::admission::Admitted;
 use crate::policy::dispatch::{Batching, Job};
 
@@ -24,7 +24,15 @@ impl SchedulerActor {
         out: &mut Dispatches,
     ) {
         let waited = now.since(enqueued);
-        if waited > self.config.starvation_bound {
+        // Deferred work waits for off-peak on purpose: it starves only if it still waits
+        // once the window has opened.
+        let overdue = match (job.class, self.config.off_peak) {
+            (RequestClass::Deferred, Some(window)) => {
+                now.since(window.last_start(now).max(enqueued))
+            }
+            _ => waited,
+        };
+        if overdue > self.config.starvation_bound {
             self.starving += 1;
             self.publish(
                 now,
