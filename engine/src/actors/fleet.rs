@@ -23,8 +23,8 @@ use super::scheduler::{
 use crate::clock::SharedClock;
 use crate::config::{MonitorSettings, SchedulerSettings};
 use crate::model::{
-    Client, ClientId, Event, Metric, Money, Period, Pool, PoolId, PoolKind, Quota, QuotaId,
-    QuotaScope, Resource, ResourceId, ValidationError,
+    Client, ClientId, Event, Metric, Money, Period, Pool, PoolId, Quota, QuotaId, QuotaScope,
+    Resource, ResourceId, ValidationError,
 };
 use crate::policy::admission::Gate;
 use crate::policy::batch::BatchRule;
@@ -275,12 +275,7 @@ impl Fleet {
         let out = self.pool_actors[index]
             .send(PoolCommand::Price(price))
             .await?;
-        match &mut self.pools[index].kind {
-            PoolKind::Rate {
-                cost_per_1k_units, ..
-            } => *cost_per_1k_units = price,
-            PoolKind::Slot { cost_per_hour, .. } => *cost_per_hour = price,
-        }
+        self.pools[index].set_price(price);
         Ok(out)
     }
 

@@ -36,6 +36,16 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// Sets the price: per hour for a slot pool, per thousand units for a rate pool.
+    pub fn set_price(&mut self, price: Money) {
+        match &mut self.kind {
+            PoolKind::Rate {
+                cost_per_1k_units, ..
+            } => *cost_per_1k_units = price,
+            PoolKind::Slot { cost_per_hour, .. } => *cost_per_hour = price,
+        }
+    }
+
     /// Slots of a slot pool, bucket capacity of a rate pool.
     pub fn size(&self) -> f64 {
         match &self.kind {

@@ -535,12 +535,7 @@ impl Gate {
 
     /// New price: per hour for a slot pool, per thousand units for a rate pool.
     pub fn set_price(&mut self, pool: usize, price: Money) {
-        match &mut self.gauges[pool].pool.kind {
-            PoolKind::Rate {
-                cost_per_1k_units, ..
-            } => *cost_per_1k_units = price,
-            PoolKind::Slot { cost_per_hour, .. } => *cost_per_hour = price,
-        }
+        self.gauges[pool].pool.set_price(price);
     }
 }
 

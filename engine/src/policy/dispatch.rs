@@ -285,14 +285,10 @@ impl OffPeakWindow {
         }
     }
 
-    /// The latest instant at or before `now` at which the window opened.
+    /// The latest instant at or before `now` at which the window opened: a day before the
+    /// next opening strictly after `now`.
     pub fn last_start(self, now: Timestamp) -> Timestamp {
-        let midnight = now.nanos() - now.nanos().rem_euclid(DAY_NANOS);
-        let mut at = midnight + i64::from(self.start) * HOUR_NANOS;
-        if at > now.nanos() {
-            at -= DAY_NANOS;
-        }
-        Timestamp::from_nanos(at)
+        Timestamp::from_nanos(self.next_start(now).nanos() - DAY_NANOS)
     }
 
     /// The next instant after `now` at which the window opens.
