@@ -12,15 +12,23 @@ use quartermaster::model::{
 /// The client every measured call is made for.
 pub const CLIENT: &str = "bot";
 
+/// Concurrent callers in a submit+complete round: what group commit has to batch.
+pub const CALLERS_PER_ROUND: usize = 64;
+
 /// Opens a fresh engine on `dir/bench.db`, removing what an earlier run left there.
 pub async fn engine(dir: &Path, group_commit: bool) -> Result<LiveEngine, LiveError> {
-    // A missing folder is the usual case; any other problem shows when the engine opens.
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::create_dir_all(dir);
     let config = LiveConfig {
         no_group_commit: !group_commit,
         ..LiveConfig::default()
     };
+    engine_with(dir, config).await
+}
+
+/// [`engine`] with settings of the caller's.
+pub async fn engine_with(dir: &Path, config: LiveConfig) -> Result<LiveEngine, LiveError> {
+    // A missing folder is the usual case; any other problem shows when the engine opens.
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::create_dir_all(dir);
     let engine = LiveEngine::open(dir.join("bench.db"), config).await?;
     engine
         .add_pool(Pool {

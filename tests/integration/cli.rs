@@ -139,3 +139,94 @@ fn position_of(text: &str, needle: &str) -> (usize, usize) {
     let column = at - before.rfind('\n').map_or(0, |n| n + 1) + 1;
     (line, column)
 }
+
+/// `qm db info` shows the journal, snapshots and archive; `qm db compact` snapshots, moves
+/// the journal into the archive and vacuums; both refuse a foreign file untouched.
+#[test]
+fn db_info_and_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fleet.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = quartermaster::live::LiveConfig {
+            storage: quartermaster::live::StorageConfig {
+                snapshot_every_commands: 0,
+                snapshot_every_secs: 0.0,
+                snapshot_on_close: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let engine = quartermaster::live::LiveEngine::open(&db, config)
+            .await
+            .unwrap();
+        engine
+            .add_pool(crate::live::slot_pool("gpu", 2))
+            .await
+            .unwrap();
+        let mut client =
+            quartermaster::model::Client::new("alice", quartermaster::model::Tier::Premium);
+        client.credits = quartermaster::model::Money::from_units(100);
+        engine.add_client(client).await.unwrap();
+        for _ in 0..30 {
+            let request = crate::live::request(
+                "alice",
+                "gpu",
+                quartermaster::model::Money::from_micros(10_000),
+            );
+            let (id, _) = engine.enqueue(request).await.unwrap();
+            engine.complete(id, None).await.unwrap();
+        }
+    });
+
+    let info = qm(&["db".as_ref(), "info".as_ref(), db.as_os_str()]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success(), "{info:?}");
+    assert!(text.contains("schema 2"), "{text}");
+    assert!(text.contains("snapshots: none"), "{text}");
+    assert!(text.contains("commands (1 to "), "{text}");
+
+    let compact = qm(&["db".as_ref(), "compact".as_ref(), db.as_os_str()]);
+    let said = String::from_utf8_lossy(&compact.stdout);
+    assert!(compact.status.success(), "{compact:?}");
+    assert!(said.contains("snapshot at command"), "{said}");
+
+    let info = qm(&[
+        "db".as_ref(),
+        "info".as_ref(),
+        "--json".as_ref(),
+        db.as_os_str(),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["snapshots"].as_array().unwrap().len(), 1);
+    let covers = json["snapshots"][0]["covers"].as_i64().unwrap();
+    assert!(covers >= 62, "{json}");
+
+    // A second compaction covers the first snapshot's commands: they move to the archive.
+    let again = qm(&["db".as_ref(), "compact".as_ref(), db.as_os_str()]);
+    assert!(again.status.success(), "{again:?}");
+    let info = qm(&[
+        "db".as_ref(),
+        "info".as_ref(),
+        "--json".as_ref(),
+        db.as_os_str(),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["journal_commands"], 0, "{json}");
+    assert_eq!(json["archive"]["commands"].as_i64(), Some(covers), "{json}");
+
+    let foreign = dir.path().join("notes.db");
+    std::fs::write(&foreign, b"not a database at all, just text").unwrap();
+    let before = std::fs::read(&foreign).unwrap();
+    for verb in ["info", "compact"] {
+        let out = qm(&["db".as_ref(), verb.as_ref(), foreign.as_os_str()]);
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("notes.db"), "{verb}: {said}");
+    }
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+}

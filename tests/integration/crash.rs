@@ -9,6 +9,10 @@
 //! acknowledgement, and the parent kills the frozen process: the crash lands exactly at
 //! an acknowledgement, which is where an acknowledgement sent before its cause is
 //! durable shows up every time, not only when the timing happens to line up.
+//!
+//! Some rounds snapshot every few dozen commands, so kills land while a snapshot is being
+//! taken, encoded or written and while the journal behind it is compacted: the reopened
+//! engine loads the newest snapshot that was fully written and replays the rest.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -29,6 +33,8 @@ use crate::live::{fresh_dir, request, slot_pool};
 const DB_VARIABLE: &str = "QM_CRASH_DB";
 /// Set in the child: freeze (SIGSTOP) at this acknowledgement.
 const FREEZE_VARIABLE: &str = "QM_CRASH_FREEZE_AT";
+/// Set in the child: snapshot after this many commands.
+const SNAPSHOT_VARIABLE: &str = "QM_CRASH_SNAPSHOT_EVERY";
 /// The line a child prints just before it freezes itself.
 const FROZEN: &str = "FROZEN";
 const CREDITS: i64 = 1_000;
@@ -54,9 +60,14 @@ async fn child_load() {
     let Ok(path) = std::env::var(DB_VARIABLE) else {
         return;
     };
-    let engine = LiveEngine::open(&path, LiveConfig::default())
-        .await
-        .unwrap();
+    let mut config = LiveConfig::default();
+    if let Some(every) = std::env::var(SNAPSHOT_VARIABLE)
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        config.storage.snapshot_every_commands = every;
+    }
+    let engine = LiveEngine::open(&path, config).await.unwrap();
     engine.add_pool(slot_pool("gpu", 4)).await.unwrap();
     let mut client = Client::new("bot", Tier::Enterprise);
     client.credits = Money::from_units(CREDITS);
@@ -176,7 +187,11 @@ fn is_stopped(pid: u32) -> bool {
 
 /// Runs the child under load until the kill point, SIGKILLs it, and returns every
 /// acknowledgement it printed.
-fn run_child_and_kill(path: &std::path::Path, point: KillPoint) -> Acknowledged {
+fn run_child_and_kill(
+    path: &std::path::Path,
+    point: KillPoint,
+    snapshot_every: Option<u64>,
+) -> Acknowledged {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
@@ -191,6 +206,9 @@ fn run_child_and_kill(path: &std::path::Path, point: KillPoint) -> Acknowledged 
         .stderr(Stdio::null());
     if let KillPoint::FreezeAt(n) = point {
         command.env(FREEZE_VARIABLE, n.to_string());
+    }
+    if let Some(every) = snapshot_every {
+        command.env(SNAPSHOT_VARIABLE, every.to_string());
     }
     let mut child = command.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -273,21 +291,31 @@ impl Drop for Load {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_work_survives_sigkill() {
     let _load = Load::start(2);
+    // (where it dies, snapshot every n commands)
     let points = [
-        KillPoint::FreezeAt(3),
-        KillPoint::FreezeAt(11),
-        KillPoint::FreezeAt(40),
-        KillPoint::FreezeAt(97),
-        KillPoint::FreezeAt(230),
-        KillPoint::FreezeAt(512),
-        KillPoint::After(25),
-        KillPoint::After(300),
-        KillPoint::After(1200),
+        (KillPoint::FreezeAt(3), None),
+        (KillPoint::FreezeAt(11), None),
+        (KillPoint::FreezeAt(40), None),
+        (KillPoint::FreezeAt(97), Some(25)),
+        (KillPoint::FreezeAt(230), None),
+        (KillPoint::FreezeAt(512), Some(40)),
+        (KillPoint::After(25), None),
+        (KillPoint::After(300), Some(20)),
+        (KillPoint::After(777), Some(33)),
+        (KillPoint::After(1200), None),
+        (KillPoint::After(1500), Some(50)),
     ];
-    for (round, point) in points.into_iter().enumerate() {
+    for (round, (point, snapshot_every)) in points.into_iter().enumerate() {
         let path = fresh_dir(&format!("crash-{round}")).join("qm.db");
-        let acknowledged = run_child_and_kill(&path, point);
-        let round = format!("{round} ({point:?})");
+        let acknowledged = run_child_and_kill(&path, point, snapshot_every);
+        let round = format!("{round} ({point:?}, snapshot every {snapshot_every:?})");
+        if snapshot_every.is_some() {
+            let info = quartermaster::live::info(&path).unwrap();
+            assert!(
+                !info.snapshots.is_empty(),
+                "round {round}: no snapshot taken"
+            );
+        }
         assert!(acknowledged.started.len() + acknowledged.booked.len() > 0);
 
         let engine = LiveEngine::open(&path, LiveConfig::default())

@@ -17,6 +17,7 @@ mod replay;
 mod scenarios;
 #[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod serve;
+mod snapshot;
 #[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod vault;
 

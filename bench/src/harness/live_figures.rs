@@ -14,8 +14,7 @@ use crate::live::{CLIENT, engine, submit_complete_round};
 
 /// Quota checks per message in the batched figure.
 pub const QUOTA_BATCH: usize = 1024;
-/// Concurrent callers in a submit+complete round: what group commit has to batch.
-pub const CALLERS: usize = 64;
+pub use crate::live::CALLERS_PER_ROUND as CALLERS;
 
 /// How much work each timed run does.
 #[derive(Debug, Clone, Copy, Serialize)]

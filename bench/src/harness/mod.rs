@@ -7,6 +7,7 @@ mod machine;
 mod memory;
 mod output;
 mod rate_limit;
+mod reopen;
 mod scenarios;
 mod simpy;
 mod spread;
@@ -22,6 +23,7 @@ pub use machine::Machine;
 pub use memory::{CHILD_FLAG, replay_and_read_peak};
 pub use output::{markdown, write_report};
 pub use rate_limit::RateLimitFigures;
+pub use reopen::ReopenFigures;
 pub use spread::Spread;
 
 use crate::mmc_heap::{self, Mmc};
@@ -48,6 +50,10 @@ pub struct Plan {
     pub pool_counts: Vec<usize>,
     pub queued_requests: u64,
     pub live: LiveWork,
+    /// Logged commands before each reopen measured.
+    pub reopen_histories: Vec<u64>,
+    /// Queued requests in the snapshot measured.
+    pub snapshot_queued: u64,
 }
 
 impl Plan {
@@ -62,6 +68,12 @@ impl Plan {
             client_counts: vec![1, 10, 100],
             pool_counts: vec![1, 4, 16],
             queued_requests: 1_000_000,
+            reopen_histories: if quick {
+                vec![10_000, 100_000]
+            } else {
+                vec![10_000, 100_000, 1_000_000]
+            },
+            snapshot_queued: if quick { 100_000 } else { 1_000_000 },
             live: if quick {
                 LiveWork {
                     single_checks: 20_000,
@@ -146,6 +158,7 @@ pub struct BenchReport {
     pub priority_expected: Option<ClassWaits>,
     pub rate_limit: RateLimitFigures,
     pub live: LiveFigures,
+    pub reopen: Option<ReopenFigures>,
     pub by_requests: Vec<ScalingPoint>,
     pub by_clients: Vec<ScalingPoint>,
     pub by_pools: Vec<ScalingPoint>,
@@ -293,6 +306,23 @@ pub fn measure(plan: Plan, root: &Path, scratch: &Path) -> Result<BenchReport, B
     tracing::info!("live engine");
     let live = live_figures::measure(scratch, plan.live, plan.runs).map_err(BenchError::Live)?;
 
+    tracing::info!("reopen and snapshots");
+    let reopen = match reopen::measure(
+        scratch,
+        &plan.reopen_histories,
+        plan.snapshot_queued,
+        plan.runs,
+    ) {
+        Ok(figures) => Some(figures),
+        Err(reason) => {
+            skipped.push(Skipped {
+                baseline: "reopen and snapshots",
+                reason,
+            });
+            None
+        }
+    };
+
     tracing::info!("scaling");
     let mut by_requests = Vec::new();
     for &requests in &plan.scaling_requests {
@@ -341,6 +371,7 @@ pub fn measure(plan: Plan, root: &Path, scratch: &Path) -> Result<BenchReport, B
         priority,
         rate_limit,
         live,
+        reopen,
         by_requests,
         by_clients,
         by_pools,

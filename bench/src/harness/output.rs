@@ -198,6 +198,10 @@ pub fn markdown(report: &BenchReport) -> String {
         ratio(report.group_commit_gain())
     );
 
+    if let Some(reopen) = &report.reopen {
+        write_reopen(&mut out, reopen);
+    }
+
     let _ = writeln!(out, "\n## Scaling of the actor simulator\n");
     let _ = writeln!(
         out,
@@ -328,6 +332,70 @@ fn draw_scaling(points: &[ScalingPoint], svg: &mut String) -> Result<(), String>
         .draw()
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
+}
+
+fn write_reopen(out: &mut String, reopen: &super::ReopenFigures) {
+    let _ = writeln!(out, "\n## Restarts\n");
+    let _ = writeln!(
+        out,
+        "Reopen after n logged commands (submit+complete pairs, 64 callers): with snapshots \
+         every 10,000 commands and killed (the commands after the last snapshot are replayed), \
+         and without snapshots (the whole journal is replayed).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| commands | reopen, snapshots (s) | reopen, journal only (s) | ratio | database, snapshots | archive | database, journal only |\n|---|---|---|---|---|---|---|"
+    );
+    let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1e6);
+    for point in &reopen.points {
+        let secs = |s: &Option<Spread>| {
+            s.map_or("—".to_owned(), |s| {
+                format!("{:.3} ({:.3}–{:.3})", s.median, s.min, s.max)
+            })
+        };
+        let ratio = match (point.without_snapshots_secs, point.with_snapshots_secs) {
+            (Some(without), Some(with)) if with.median > 0.0 => {
+                format!("{:.1}x", without.median / with.median)
+            }
+            _ => "—".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            point.commands,
+            secs(&point.with_snapshots_secs),
+            secs(&point.without_snapshots_secs),
+            ratio,
+            mb(point.with_snapshots_bytes),
+            mb(point.archive_bytes),
+            mb(point.without_snapshots_bytes),
+        );
+    }
+    if let Some(flat) = reopen.flatness() {
+        let _ = writeln!(
+            out,
+            "\n- reopen with snapshots, longest history over shortest: {flat:.2}x"
+        );
+    }
+    if let Some(snapshot) = &reopen.snapshot {
+        let per = |s: &Option<Spread>| {
+            s.map_or("—".to_owned(), |s| {
+                format!(
+                    "{:.3} s ({:.2} µs per queued request)",
+                    s.median,
+                    s.median * 1e6 / snapshot.queued.max(1) as f64
+                )
+            })
+        };
+        let _ = writeln!(
+            out,
+            "- snapshot of {} queued requests: holds the sequencer {}, {} in all, {}",
+            snapshot.queued,
+            per(&snapshot.hold_secs),
+            per(&snapshot.total_secs),
+            mb(snapshot.bytes)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -81,6 +81,18 @@ pub struct BookingSummary {
     pub spend: Money,
 }
 
+/// The booking actor's state, as a snapshot keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BookingImage {
+    pub resources: Vec<Resource>,
+    pub book: BookingBook,
+}
+
+/// Asks the booking actor for its state.
+#[derive(Debug, Message)]
+#[rtype(result = "BookingImage")]
+pub struct SaveBookings;
+
 pub struct BookingActor {
     clock: SharedClock,
     ledger: Addr<LedgerActor>,
@@ -98,6 +110,22 @@ impl BookingActor {
             resources: Vec::new(),
             index: BTreeMap::new(),
             book: BookingBook::new(),
+        }
+    }
+
+    /// The actor a snapshot saved.
+    pub fn restore(clock: SharedClock, ledger: Addr<LedgerActor>, image: BookingImage) -> Self {
+        BookingActor {
+            clock,
+            ledger,
+            index: image
+                .resources
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.id.clone(), i))
+                .collect(),
+            resources: image.resources,
+            book: image.book,
         }
     }
 
@@ -265,5 +293,16 @@ impl Handler<GetBookingSummary> for BookingActor {
             .collect();
         let spend = resources.iter().map(|r| r.spend).sum();
         MessageResult(BookingSummary { resources, spend })
+    }
+}
+
+impl Handler<SaveBookings> for BookingActor {
+    type Result = MessageResult<SaveBookings>;
+
+    fn handle(&mut self, _: SaveBookings, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(BookingImage {
+            resources: self.resources.clone(),
+            book: self.book.clone(),
+        })
     }
 }

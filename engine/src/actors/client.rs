@@ -2,6 +2,7 @@
 
 use actix::prelude::*;
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{ClientId, Money, RequestClass};
 use crate::policy::admission::RefusalReason;
@@ -82,6 +83,76 @@ pub struct ClientStats {
     pub batch_members: u64,
 }
 
+/// One class's tallies as a snapshot keeps them: the wait histogram as its recorded
+/// buckets (each bucket's highest value and count), which rebuild the same histogram.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassImage {
+    pub submitted: u64,
+    pub admitted: u64,
+    pub completed: u64,
+    pub downgraded: u64,
+    pub refused: [u64; RefusalReason::ALL.len()],
+    pub spend: Money,
+    pub waits: Vec<(u64, u64)>,
+    /// `wait_sum_micros` as (high, low) 64-bit halves: the binary form has no 128-bit
+    /// integers.
+    pub wait_sum_micros: (u64, u64),
+}
+
+impl ClassStats {
+    fn image(&self) -> ClassImage {
+        ClassImage {
+            submitted: self.submitted,
+            admitted: self.admitted,
+            completed: self.completed,
+            downgraded: self.downgraded,
+            refused: self.refused,
+            spend: self.spend,
+            waits: self
+                .waits
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+            wait_sum_micros: (
+                (self.wait_sum_micros >> 64) as u64,
+                self.wait_sum_micros as u64,
+            ),
+        }
+    }
+
+    fn restore(image: &ClassImage) -> ClassStats {
+        let mut stats = ClassStats::new();
+        for &(value, count) in &image.waits {
+            stats.waits.saturating_record_n(value, count);
+        }
+        ClassStats {
+            submitted: image.submitted,
+            admitted: image.admitted,
+            completed: image.completed,
+            downgraded: image.downgraded,
+            refused: image.refused,
+            spend: image.spend,
+            wait_sum_micros: (u128::from(image.wait_sum_micros.0) << 64)
+                | u128::from(image.wait_sum_micros.1),
+            ..stats
+        }
+    }
+}
+
+/// A client actor's state, as a snapshot keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientImage {
+    pub client: ClientId,
+    pub classes: Vec<ClassImage>,
+    pub batches: u64,
+    pub batch_members: u64,
+}
+
+/// Asks a client actor for its state.
+#[derive(Debug, Message)]
+#[rtype(result = "ClientImage")]
+pub struct SaveClient;
+
 pub struct ClientActor {
     client: ClientId,
     classes: [ClassStats; 5],
@@ -97,6 +168,17 @@ impl ClientActor {
             batches: 0,
             batch_members: 0,
         }
+    }
+
+    /// The actor a snapshot saved.
+    pub fn restore(image: &ClientImage) -> Self {
+        let mut actor = ClientActor::new(image.client.clone());
+        for (stats, class) in actor.classes.iter_mut().zip(&image.classes) {
+            *stats = ClassStats::restore(class);
+        }
+        actor.batches = image.batches;
+        actor.batch_members = image.batch_members;
+        actor
     }
 }
 
@@ -159,6 +241,19 @@ impl Handler<GetClientStats> for ClientActor {
                 .iter()
                 .map(|c| (*c, self.classes[c.index()].clone()))
                 .collect(),
+            batches: self.batches,
+            batch_members: self.batch_members,
+        })
+    }
+}
+
+impl Handler<SaveClient> for ClientActor {
+    type Result = MessageResult<SaveClient>;
+
+    fn handle(&mut self, _: SaveClient, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(ClientImage {
+            client: self.client.clone(),
+            classes: self.classes.iter().map(ClassStats::image).collect(),
             batches: self.batches,
             batch_members: self.batch_members,
         })

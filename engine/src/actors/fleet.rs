@@ -11,14 +11,15 @@ use std::collections::BTreeMap;
 use actix::prelude::*;
 use tokio::sync::broadcast;
 
-use super::booking::{BookingActor, RegisterResource};
-use super::client::{ClientActor, ClientStats, GetClientStats};
-use super::ledger::LedgerActor;
-use super::monitor::{GetSeries, MonitorActor, Sample, Tick, Watch};
-use super::pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory};
+use super::booking::{BookingActor, BookingImage, RegisterResource, SaveBookings};
+use super::client::{ClientActor, ClientImage, ClientStats, GetClientStats, SaveClient};
+use super::ledger::{LedgerActor, LedgerImage, SaveLedger};
+use super::monitor::{GetSeries, MonitorActor, MonitorImage, Sample, SaveMonitor, Tick, Watch};
+use super::pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, PoolImage, SavePool};
 use super::scheduler::{
     AddBatchRule, AddClient, AddPool, ClientSetup, Completion, Dispatches, Finish, Job,
-    SchedulerActor, SetClientActive, SetQuota, Submit, Wake, Withdrawn,
+    SaveScheduler, SchedulerActor, SchedulerImage, SetClientActive, SetQuota, Submit, Wake,
+    Withdrawn,
 };
 use crate::clock::SharedClock;
 use crate::config::{MonitorSettings, SchedulerSettings};
@@ -55,6 +56,21 @@ pub struct FleetSetup {
     /// back each settlement: what a live operator watches; a replay's report tallies the
     /// same without them.
     pub request_events: bool,
+}
+
+/// Everything a fleet holds, as a snapshot keeps it: the registry and every actor's state.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FleetImage {
+    pub pools: Vec<Pool>,
+    pub clients: Vec<Client>,
+    pub quotas: Vec<Quota>,
+    pub resources: Vec<Resource>,
+    pub scheduler: SchedulerImage,
+    pub monitor: MonitorImage,
+    pub pool_actors: Vec<PoolImage>,
+    pub client_actors: Vec<ClientImage>,
+    pub bookings: BookingImage,
+    pub ledger: LedgerImage,
 }
 
 /// The assembled actors and the registry of what they serve.
@@ -114,6 +130,144 @@ impl Fleet {
             client_index: BTreeMap::new(),
             quotas: BTreeMap::new(),
             resources: BTreeMap::new(),
+        })
+    }
+
+    /// Starts the actors of a saved fleet on `arbiter`, each with the state it was saved
+    /// with. The settings are `setup`'s, as they are for a replay of the journal.
+    pub fn restore(
+        setup: FleetSetup,
+        arbiter: &ArbiterHandle,
+        image: FleetImage,
+    ) -> Result<Fleet, FleetError> {
+        let FleetImage {
+            pools,
+            clients,
+            quotas,
+            resources,
+            scheduler,
+            monitor,
+            pool_actors,
+            client_actors,
+            bookings,
+            ledger,
+        } = image;
+        if pool_actors.len() != pools.len()
+            || client_actors.len() != clients.len()
+            || scheduler.clients.len() != clients.len()
+            || monitor.rules.len() != pools.len()
+        {
+            return Err(ValidationError::new(
+                "snapshot",
+                format!(
+                    "{} pools, {} pool actors, {} monitor rules, {} clients, {} client actors",
+                    pools.len(),
+                    pool_actors.len(),
+                    monitor.rules.len(),
+                    clients.len(),
+                    client_actors.len()
+                ),
+                "one actor and one rule per registered pool and client",
+            )
+            .into());
+        }
+        let mut ledger = LedgerActor::restore(setup.events_kept, ledger);
+        if let Some(subscribers) = setup.subscribers {
+            ledger = ledger.with_subscribers(subscribers);
+        }
+        let ledger = LedgerActor::start_in_arbiter(arbiter, |_| ledger);
+        let client_actors: Vec<_> = client_actors
+            .iter()
+            .map(|image| {
+                let actor = ClientActor::restore(image);
+                ClientActor::start_in_arbiter(arbiter, |_| actor)
+            })
+            .collect();
+        let scheduler = SchedulerActor::restore(
+            setup.clock.clone(),
+            setup.scheduler,
+            ledger.clone(),
+            scheduler,
+            client_actors.clone(),
+        )
+        .with_request_events(setup.request_events);
+        let scheduler = SchedulerActor::start_in_arbiter(arbiter, |_| scheduler);
+        let pool_actors: Vec<_> = pool_actors
+            .into_iter()
+            .map(|image| {
+                let actor = PoolActor::restore(
+                    image,
+                    setup.clock.clone(),
+                    scheduler.clone(),
+                    ledger.clone(),
+                );
+                PoolActor::start_in_arbiter(arbiter, |_| actor)
+            })
+            .collect();
+        let monitor = MonitorActor::restore(
+            scheduler.clone(),
+            setup.monitor,
+            setup.samples_kept,
+            monitor,
+            pool_actors.clone(),
+        );
+        let monitor = MonitorActor::start_in_arbiter(arbiter, |_| monitor);
+        let bookings = BookingActor::restore(setup.clock.clone(), ledger.clone(), bookings);
+        let bookings = BookingActor::start_in_arbiter(arbiter, |_| bookings);
+        Ok(Fleet {
+            clock: setup.clock,
+            arbiter: arbiter.clone(),
+            scheduler,
+            monitor,
+            bookings,
+            ledger,
+            pool_index: pools
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.clone(), i))
+                .collect(),
+            pools,
+            pool_actors,
+            client_index: clients
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.clone(), i))
+                .collect(),
+            clients,
+            client_actors,
+            quotas: quotas.into_iter().map(|q| (q.id.clone(), q)).collect(),
+            resources: resources.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        })
+    }
+
+    /// Every actor's state and the registry, consistent as of the last change applied.
+    /// Actors are asked in the order messages flow between them (the monitor and pools
+    /// before the scheduler, the scheduler before clients, everyone before the ledger), so
+    /// what one sent another before it answered is in the other's answer.
+    pub async fn save(&self) -> Result<FleetImage, FleetError> {
+        let monitor = self.monitor.send(SaveMonitor).await?;
+        let mut pool_actors = Vec::with_capacity(self.pool_actors.len());
+        for actor in &self.pool_actors {
+            pool_actors.push(actor.send(SavePool).await?);
+        }
+        let scheduler = self.scheduler.send(SaveScheduler).await?;
+        let mut client_actors = Vec::with_capacity(self.client_actors.len());
+        for actor in &self.client_actors {
+            client_actors.push(actor.send(SaveClient).await?);
+        }
+        let bookings = self.bookings.send(SaveBookings).await?;
+        let ledger = self.ledger.send(SaveLedger).await?;
+        Ok(FleetImage {
+            pools: self.pools.clone(),
+            clients: self.clients.clone(),
+            quotas: self.quotas.values().cloned().collect(),
+            resources: self.resources.values().cloned().collect(),
+            scheduler,
+            monitor,
+            pool_actors,
+            client_actors,
+            bookings,
+            ledger,
         })
     }
 

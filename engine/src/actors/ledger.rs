@@ -1,6 +1,7 @@
 //! The ledger actor: the cost ledger and the event bus.
 
 use actix::prelude::*;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::model::{ClientId, CostEntry, CostType, Event, Money, Timestamp};
@@ -38,16 +39,30 @@ pub struct GetLedger {
 #[derive(Debug, Clone)]
 pub struct LedgerView {
     pub costs: CostSummary,
-    pub event_counts: BTreeMap<&'static str, u64>,
+    pub event_counts: BTreeMap<Cow<'static, str>, u64>,
     pub events: Vec<Event>,
     /// Costs the ledger refused to record (should be none), with why.
     pub rejected: Vec<String>,
 }
 
+/// The ledger actor's state, as a snapshot keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LedgerImage {
+    pub ledger: CostLedger,
+    pub event_counts: BTreeMap<Cow<'static, str>, u64>,
+    pub events: Vec<Event>,
+    pub rejected: Vec<String>,
+}
+
+/// Asks the ledger actor for its state.
+#[derive(Debug, Message)]
+#[rtype(result = "LedgerImage")]
+pub struct SaveLedger;
+
 #[derive(Default)]
 pub struct LedgerActor {
     ledger: CostLedger,
-    event_counts: BTreeMap<&'static str, u64>,
+    event_counts: BTreeMap<Cow<'static, str>, u64>,
     events: Vec<Event>,
     event_limit: usize,
     rejected: Vec<String>,
@@ -60,6 +75,18 @@ impl LedgerActor {
         LedgerActor {
             event_limit,
             ..Default::default()
+        }
+    }
+
+    /// The actor a snapshot saved (events kept up to `event_limit`).
+    pub fn restore(event_limit: usize, image: LedgerImage) -> Self {
+        LedgerActor {
+            ledger: image.ledger,
+            event_counts: image.event_counts,
+            events: image.events,
+            event_limit,
+            rejected: image.rejected,
+            subscribers: None,
         }
     }
 
@@ -112,7 +139,10 @@ impl Handler<Publish> for LedgerActor {
     type Result = ();
 
     fn handle(&mut self, Publish(event): Publish, _: &mut Context<Self>) {
-        *self.event_counts.entry(event.kind.name()).or_default() += 1;
+        *self
+            .event_counts
+            .entry(Cow::Borrowed(event.kind.name()))
+            .or_default() += 1;
         if let Some(subscribers) = &self.subscribers {
             // No subscriber is not an error: the stream is best-effort for watchers.
             let _ = subscribers.send(event.clone());
@@ -136,6 +166,19 @@ impl Handler<GetLedger> for LedgerActor {
                 .take(request.event_limit)
                 .cloned()
                 .collect(),
+            rejected: self.rejected.clone(),
+        })
+    }
+}
+
+impl Handler<SaveLedger> for LedgerActor {
+    type Result = MessageResult<SaveLedger>;
+
+    fn handle(&mut self, _: SaveLedger, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(LedgerImage {
+            ledger: self.ledger.clone(),
+            event_counts: self.event_counts.clone(),
+            events: self.events.clone(),
             rejected: self.rejected.clone(),
         })
     }

@@ -22,7 +22,7 @@ pub use booking::{
 pub use client::{
     ClassStats as ClientStatsClass, ClientActor, ClientOutcome, ClientStats, GetClientStats,
 };
-pub use fleet::{Fleet, FleetError, FleetSetup, budget_quota};
+pub use fleet::{Fleet, FleetError, FleetImage, FleetSetup, budget_quota};
 pub use ledger::{Charge, GetLedger, LedgerActor, LedgerView, Publish};
 pub use monitor::{GetSeries, MonitorActor, PoolSeries, Sample, Tick, Watch};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};

@@ -30,7 +30,7 @@ pub struct Watch {
     pub autoscale: Option<(u32, u32)>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub at: Timestamp,
     pub pools: Vec<PoolSeries>,
@@ -39,12 +39,25 @@ pub struct Sample {
     pub spent: crate::model::Money,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PoolSeries {
     pub utilisation: f64,
     pub size: f64,
     pub predicted: Option<f64>,
 }
+
+/// The monitor's state, as a snapshot keeps it: each watched pool's forecast and
+/// autoscaler (in pool order) and the recent samples.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorImage {
+    pub rules: Vec<PoolWatch>,
+    pub samples: VecDeque<Sample>,
+}
+
+/// Asks the monitor for its state.
+#[derive(Debug, Message)]
+#[rtype(result = "MonitorImage")]
+pub struct SaveMonitor;
 
 struct Watched {
     actor: Addr<PoolActor>,
@@ -67,6 +80,27 @@ impl MonitorActor {
             settings,
             pools: Vec::new(),
             samples: VecDeque::new(),
+            keep,
+        }
+    }
+
+    /// The monitor a snapshot saved, watching `pools` (in pool order, as saved).
+    pub fn restore(
+        scheduler: Addr<SchedulerActor>,
+        settings: MonitorSettings,
+        keep: usize,
+        image: MonitorImage,
+        pools: Vec<Addr<PoolActor>>,
+    ) -> Self {
+        MonitorActor {
+            scheduler,
+            settings,
+            pools: pools
+                .into_iter()
+                .zip(image.rules)
+                .map(|(actor, rule)| Watched { actor, rule })
+                .collect(),
+            samples: image.samples,
             keep,
         }
     }
@@ -157,5 +191,16 @@ impl Handler<GetSeries> for MonitorActor {
 
     fn handle(&mut self, _: GetSeries, _: &mut Context<Self>) -> Self::Result {
         MessageResult(std::mem::take(&mut self.samples).into())
+    }
+}
+
+impl Handler<SaveMonitor> for MonitorActor {
+    type Result = MessageResult<SaveMonitor>;
+
+    fn handle(&mut self, _: SaveMonitor, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(MonitorImage {
+            rules: self.pools.iter().map(|w| w.rule.clone()).collect(),
+            samples: self.samples.clone(),
+        })
     }
 }

@@ -2,7 +2,10 @@
 //! scaling history. Changes go to the scheduler's gate before the reply, so the driver
 //! never runs ahead of them.
 
+use std::borrow::Cow;
+
 use actix::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;
 use crate::model::{Event, EventKind, Money, PoolId, Timestamp};
@@ -20,12 +23,12 @@ pub enum PoolCommand {
     Price(Money),
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalingEvent {
     pub at: Timestamp,
     pub from: f64,
     pub to: f64,
-    pub reason: &'static str,
+    pub reason: Cow<'static, str>,
 }
 
 #[derive(Debug, Message)]
@@ -38,6 +41,20 @@ pub struct PoolHistory {
     pub size: f64,
     pub scaling: Vec<ScalingEvent>,
 }
+
+/// A pool actor's state, as a snapshot keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolImage {
+    pub id: PoolId,
+    pub index: usize,
+    pub size: f64,
+    pub scaling: Vec<ScalingEvent>,
+}
+
+/// Asks an actor for its state (answered as a `PoolImage`).
+#[derive(Debug, Message)]
+#[rtype(result = "PoolImage")]
+pub struct SavePool;
 
 pub struct PoolActor {
     id: PoolId,
@@ -68,6 +85,24 @@ impl PoolActor {
             scaling: Vec::new(),
         }
     }
+
+    /// The actor a snapshot saved, wired to this fleet's scheduler and ledger.
+    pub fn restore(
+        image: PoolImage,
+        clock: SharedClock,
+        scheduler: Addr<SchedulerActor>,
+        ledger: Addr<LedgerActor>,
+    ) -> Self {
+        PoolActor {
+            id: image.id,
+            index: image.index,
+            size: image.size,
+            clock,
+            scheduler,
+            ledger,
+            scaling: image.scaling,
+        }
+    }
 }
 
 impl Actor for PoolActor {
@@ -86,7 +121,7 @@ impl Handler<PoolCommand> for PoolActor {
                     at,
                     from: self.size,
                     to: size,
-                    reason,
+                    reason: Cow::Borrowed(reason),
                 });
                 self.ledger.do_send(Publish(Event {
                     at,
@@ -114,6 +149,19 @@ impl Handler<GetPoolHistory> for PoolActor {
     fn handle(&mut self, _: GetPoolHistory, _: &mut Context<Self>) -> Self::Result {
         MessageResult(PoolHistory {
             pool: self.id.clone(),
+            size: self.size,
+            scaling: self.scaling.clone(),
+        })
+    }
+}
+
+impl Handler<SavePool> for PoolActor {
+    type Result = MessageResult<SavePool>;
+
+    fn handle(&mut self, _: SavePool, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(PoolImage {
+            id: self.id.clone(),
+            index: self.index,
             size: self.size,
             scaling: self.scaling.clone(),
         })

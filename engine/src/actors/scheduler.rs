@@ -47,7 +47,18 @@ struct ClientSlot {
     running: u32,
 }
 
-struct Running {
+/// A client as a snapshot keeps it: its setup without the actor's address.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClientSlotImage {
+    pub id: ClientId,
+    pub tier: Tier,
+    pub max_concurrent: u32,
+    pub active: bool,
+    pub running: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Running {
     client: usize,
     class: RequestClass,
     variant: JobVariant,
@@ -78,6 +89,27 @@ pub struct SchedulerActor {
     /// and class without a message per step.
     request_events: bool,
 }
+
+/// The scheduler's state, as a snapshot keeps it (its settings come from the engine that
+/// restores it; the running map in request order, so equal states have equal images).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SchedulerImage {
+    pub gate: Gate,
+    pub queues: ClassQueues<Job>,
+    pub queued_demand: Vec<f64>,
+    pub fair_share: FairShare,
+    pub clients: Vec<ClientSlotImage>,
+    pub running: Vec<(RequestId, Running)>,
+    pub blocked: Blocked,
+    pub batcher: Batcher<Job>,
+    pub starving: u64,
+    pub spent: Money,
+}
+
+/// Asks the scheduler for its state.
+#[derive(Debug, Message)]
+#[rtype(result = "SchedulerImage")]
+pub struct SaveScheduler;
 
 /// The clients as a dispatch scan sees them.
 struct Slots<'a>(&'a [ClientSlot]);
@@ -129,6 +161,77 @@ impl SchedulerActor {
             spent: Money::ZERO,
             request_events: false,
         })
+    }
+
+    /// The scheduler a snapshot saved; `actors` are its clients' actors, in client order.
+    pub fn restore(
+        clock: SharedClock,
+        config: SchedulerSettings,
+        ledger: Addr<LedgerActor>,
+        image: SchedulerImage,
+        actors: Vec<Addr<ClientActor>>,
+    ) -> Self {
+        SchedulerActor {
+            clock,
+            config,
+            gate: image.gate,
+            queues: image.queues,
+            queued_demand: image.queued_demand,
+            fair_share: image.fair_share,
+            clients: image
+                .clients
+                .into_iter()
+                .zip(actors)
+                .map(|(slot, actor)| ClientSlot {
+                    setup: ClientSetup {
+                        id: slot.id,
+                        tier: slot.tier,
+                        max_concurrent: slot.max_concurrent,
+                        active: slot.active,
+                        actor,
+                    },
+                    running: slot.running,
+                })
+                .collect(),
+            running: image.running.into_iter().collect(),
+            ledger,
+            blocked: image.blocked,
+            batcher: image.batcher,
+            starving: image.starving,
+            spent: image.spent,
+            request_events: false,
+        }
+    }
+
+    fn image(&self) -> SchedulerImage {
+        let mut running: Vec<_> = self
+            .running
+            .iter()
+            .map(|(id, run)| (*id, run.clone()))
+            .collect();
+        running.sort_unstable_by_key(|(id, _)| *id);
+        SchedulerImage {
+            gate: self.gate.clone(),
+            queues: self.queues.clone(),
+            queued_demand: self.queued_demand.clone(),
+            fair_share: self.fair_share.clone(),
+            clients: self
+                .clients
+                .iter()
+                .map(|slot| ClientSlotImage {
+                    id: slot.setup.id.clone(),
+                    tier: slot.setup.tier,
+                    max_concurrent: slot.setup.max_concurrent,
+                    active: slot.setup.active,
+                    running: slot.running,
+                })
+                .collect(),
+            running,
+            blocked: self.blocked.clone(),
+            batcher: self.batcher.clone(),
+            starving: self.starving,
+            spent: self.spent,
+        }
     }
 
     /// Publishes every request's lifecycle on the bus (see the field).
@@ -461,3 +564,11 @@ impl Handler<TakeSnapshot> for SchedulerActor {
 
 #[cfg(test)]
 mod tests;
+
+impl Handler<SaveScheduler> for SchedulerActor {
+    type Result = MessageResult<SaveScheduler>;
+
+    fn handle(&mut self, _: SaveScheduler, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.image())
+    }
+}

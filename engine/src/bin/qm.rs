@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use quartermaster::live::LiveConfig;
 use quartermaster::live::server::{self, TokenStore};
 use quartermaster::live::vault::{KEY_VARIABLE, Vault, VaultKey};
+use quartermaster::live::{self, LiveConfig, LiveEngine};
 use quartermaster::model::ClientId;
 use quartermaster::sim::{self, RunOptions};
 use zeroize::Zeroizing;
@@ -75,6 +75,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Inspect or compact a live database.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Manage the API's bearer tokens.
     Token {
         #[command(subcommand)]
@@ -95,6 +100,29 @@ enum TokenCommand {
         /// A token that acts for this client only.
         #[arg(long)]
         client: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Schema version, snapshots (position, age, size), journal length, archive size.
+    /// Reads only; a foreign or corrupt file is refused.
+    Info {
+        /// The live engine's SQLite database.
+        db: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Snapshot now, move the journal the snapshots cover to the trace archive, and
+    /// vacuum. The database must not be open in a running `qm serve`.
+    Compact {
+        /// The live engine's SQLite database.
+        db: PathBuf,
+        /// The settings the database is served with (as `qm serve --config`): a replay
+        /// decides with them.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -147,6 +175,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Db { command } => match db(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Token {
             command: TokenCommand::Create { db, admin, client },
         } => {
@@ -321,4 +356,132 @@ fn bench(quick: bool, out: &Path) -> Result<ExitCode, String> {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::FAILURE,
     })
+}
+
+fn db(command: DbCommand) -> Result<(), String> {
+    match command {
+        DbCommand::Info { db, json } => {
+            let info = live::info(&db).map_err(|e| e.to_string())?;
+            if json {
+                let text = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
+                println!("{text}");
+            } else {
+                print!("{}", db_info_text(&info));
+            }
+            Ok(())
+        }
+        DbCommand::Compact { db, config } => {
+            let config = config
+                .as_deref()
+                .map(LiveConfig::load)
+                .transpose()
+                .map_err(|e| e.to_string())?
+                .unwrap_or_default();
+            let before = live::info(&db).map_err(|e| e.to_string())?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let compaction = runtime
+                .block_on(async {
+                    let engine = LiveEngine::open(&db, config).await?;
+                    let compaction = engine.compact().await?;
+                    drop(engine);
+                    Ok::<_, live::LiveError>(compaction)
+                })
+                .map_err(|e| e.to_string())?;
+            live::vacuum(&db).map_err(|e| e.to_string())?;
+            let after = live::info(&db).map_err(|e| e.to_string())?;
+            println!(
+                "snapshot at command {} ({}); {} commands moved out of the journal{}",
+                compaction.covers,
+                bytes(compaction.snapshot_bytes as u64),
+                compaction.moved,
+                if after.archive.is_some() {
+                    " into the archive"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "{}: {} -> {}; journal {} -> {} commands",
+                db.display(),
+                bytes(before.file_bytes),
+                bytes(after.file_bytes),
+                before.journal_commands,
+                after.journal_commands
+            );
+            Ok(())
+        }
+    }
+}
+
+fn db_info_text(info: &live::DbInfo) -> String {
+    let mut text = format!(
+        "{}: schema {}, {}\n",
+        info.path,
+        info.schema_version,
+        bytes(info.file_bytes)
+    );
+    match (info.first_command, info.last_command) {
+        (Some(first), Some(last)) => {
+            text += &format!(
+                "journal: {} commands ({first} to {last})\n",
+                info.journal_commands
+            )
+        }
+        _ => text += "journal: empty\n",
+    }
+    if info.snapshots.is_empty() {
+        text += "snapshots: none (a reopen replays the whole journal)\n";
+    }
+    let now = chrono::Utc::now();
+    for snapshot in &info.snapshots {
+        let age = (now - snapshot.at.to_datetime()).num_seconds().max(0);
+        text += &format!(
+            "snapshot: covers command {}, taken {} ({} ago), {}, format {} by {}\n",
+            snapshot.covers,
+            snapshot.at,
+            span(age),
+            bytes(snapshot.bytes),
+            snapshot.format,
+            snapshot.build
+        );
+    }
+    match &info.archive {
+        Some(archive) => {
+            text += &format!(
+                "archive: {}, {} commands, {}",
+                archive.path,
+                archive.commands,
+                bytes(archive.file_bytes)
+            );
+            if let (Some(first), Some(last)) = (archive.first_at, archive.last_at) {
+                text += &format!(" ({first} to {last})");
+            }
+            text += "\n";
+        }
+        None => text += "archive: none\n",
+    }
+    text
+}
+
+/// A byte count as people read it: 51.2 MB.
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.1} GB", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{n} B"),
+    }
+}
+
+/// Seconds as people read them: 3h 12m.
+fn span(secs: i64) -> String {
+    match secs {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
+        s if s >= 3_600 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
+        s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
 }

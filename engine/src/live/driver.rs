@@ -56,6 +56,7 @@ impl Notices {
 
 /// A batch that formed: its members each complete on their own, and the batch releases
 /// its pools and settles when the last one has.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Batch {
     members: Vec<RequestId>,
     /// Members not yet completed or cancelled.
@@ -69,8 +70,22 @@ struct Batch {
 /// A batch group as requests name it: one client, one class, one name and rule.
 type GroupKey = (usize, usize, String, u32, u64);
 
+/// What the sequencer follows beside the fleet, as a snapshot keeps it (maps in key
+/// order, so equal states have equal images).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DriverImage {
+    next_request: u64,
+    records: Vec<RequestRecord>,
+    wake_at: Option<Timestamp>,
+    groups: Vec<(GroupKey, usize)>,
+    batches: Vec<(RequestId, Batch)>,
+}
+
 pub(super) struct Driver {
     pub(super) clock: VirtualClock,
+    /// When the last command that changed anything was applied: the instant a snapshot
+    /// is taken at (a refused command moves the clock but changes nothing).
+    pub(super) applied_at: Timestamp,
     pub(super) fleet: Fleet,
     pub(super) next_request: u64,
     /// Requests whose submitter waits for the start or the refusal.
@@ -89,6 +104,7 @@ pub(super) struct Driver {
 impl Driver {
     pub(super) fn new(clock: VirtualClock, fleet: Fleet) -> Driver {
         Driver {
+            applied_at: clock.now(),
             clock,
             fleet,
             next_request: 0,
@@ -99,6 +115,47 @@ impl Driver {
             groups: BTreeMap::new(),
             batches: HashMap::new(),
             member_of: HashMap::new(),
+        }
+    }
+
+    /// A driver a snapshot saved, around a restored fleet.
+    pub(super) fn restore(clock: VirtualClock, fleet: Fleet, image: DriverImage) -> Driver {
+        let member_of = image
+            .batches
+            .iter()
+            .flat_map(|(id, batch)| batch.members.iter().map(move |m| (*m, *id)))
+            .collect();
+        Driver {
+            applied_at: clock.now(),
+            clock,
+            fleet,
+            next_request: image.next_request,
+            waiting: HashMap::new(),
+            notices: Notices::default(),
+            records: image.records.into_iter().map(|r| (r.request, r)).collect(),
+            wake_at: image.wake_at,
+            groups: image.groups.into_iter().collect(),
+            batches: image.batches.into_iter().collect(),
+            member_of,
+        }
+    }
+
+    /// What the driver follows, for a snapshot (the fleet's actors save their own).
+    pub(super) fn image(&self) -> DriverImage {
+        let mut records: Vec<_> = self.records.values().cloned().collect();
+        records.sort_unstable_by_key(|r| r.request);
+        let mut batches: Vec<_> = self
+            .batches
+            .iter()
+            .map(|(id, batch)| (*id, batch.clone()))
+            .collect();
+        batches.sort_unstable_by_key(|(id, _)| *id);
+        DriverImage {
+            next_request: self.next_request,
+            records,
+            wake_at: self.wake_at,
+            groups: self.groups.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            batches,
         }
     }
 

@@ -18,7 +18,9 @@ use tokio::sync::{Mutex, broadcast, oneshot};
 
 use super::command::Command;
 use super::driver::{Driver, Reply};
-use super::journal::{self, Journal, Location, StoreError};
+use super::journal::{self, Compaction, Journal, Location, SnapshotRow, StoreError};
+use super::snapshot::{self, EngineImage};
+use super::storage::StorageConfig;
 use crate::actors::{
     CheckQuota, CheckQuotas, ClientStats, CreditReply, Fleet, FleetError, FleetSetup,
     GetClientStats, GetLedger, ListBookings, PoolHistory, QueueStatus, QueueStatusReply,
@@ -51,6 +53,8 @@ pub struct LiveConfig {
     /// Commit each change on its own instead of batching concurrent ones (slower; for
     /// measuring what group commit buys).
     pub no_group_commit: bool,
+    /// Snapshots, compaction and the trace archive.
+    pub storage: StorageConfig,
 }
 
 impl LiveConfig {
@@ -58,7 +62,8 @@ impl LiveConfig {
     /// same `scheduler` or `monitor` gets.
     pub fn validate(&self) -> Result<(), ValidationError> {
         self.scheduler.validate()?;
-        self.monitor.validate()
+        self.monitor.validate()?;
+        self.storage.validate()
     }
 
     /// Reads settings from a file: JSON if its name ends in `.json`, RON otherwise (as a
@@ -160,7 +165,7 @@ pub enum SubmitOutcome {
 }
 
 /// Where a request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestState {
     Queued,
@@ -172,7 +177,7 @@ pub enum RequestState {
 
 /// What the engine knows of a request: where it stands, when it moved, why it was refused,
 /// what it cost.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RequestRecord {
     pub request: RequestId,
     pub client: ClientId,
@@ -228,10 +233,23 @@ struct Inner {
     /// Whether the engine wakes and ticks by itself (on the wall clock).
     timers: bool,
     journal: Journal,
+    storage: StorageConfig,
+    /// When the last snapshot was taken, and whether one is being written.
+    snapshots: std::sync::Mutex<SnapshotPace>,
     events: broadcast::Sender<Event>,
     arbiter: ArbiterHandle,
     system: System,
     config: SchedulerSettings,
+}
+
+/// When the next snapshot is due.
+struct SnapshotPace {
+    /// The last command the newest snapshot covers (or that replay started from).
+    covers: i64,
+    /// The engine's clock at the newest snapshot (or at open).
+    at: Timestamp,
+    /// A snapshot is being encoded or written: the next waits for it.
+    writing: bool,
 }
 
 /// An embedded, durable Quartermaster. Cheap to clone; all clones share one engine.
@@ -270,24 +288,36 @@ impl LiveEngine {
         Self::open_at(Location::Memory, config, clock, false).await
     }
 
+    /// A database file on a clock of the caller's, with nothing happening by itself (as
+    /// [`LiveEngine::open_in_memory_on`]): for tests of what survives a reopen.
+    pub async fn open_on(
+        path: impl AsRef<Path>,
+        config: LiveConfig,
+        clock: SharedClock,
+    ) -> Result<LiveEngine, LiveError> {
+        let location = Location::File(path.as_ref().to_owned());
+        Self::open_at(location, config, clock, false).await
+    }
+
     async fn open_at(
         location: Location,
         config: LiveConfig,
         time: SharedClock,
         timers: bool,
     ) -> Result<LiveEngine, LiveError> {
+        config.storage.validate()?;
         let scheduler = SchedulerSettings::try_from(&config.scheduler)?;
         let monitor = MonitorSettings::try_from(&config.monitor)?;
         let sample_every = monitor.sample_every;
-        let (journal, entries) = journal::open(&location, !config.no_group_commit)?;
+        let (journal, stored) = journal::open(
+            &location,
+            !config.no_group_commit,
+            config.storage.archive_settings(),
+        )?;
         let (events, _) = broadcast::channel(4096);
-        // The actors are built at a fixed instant, fresh or replaying, so anything they
-        // derive from their start (the queue's score origin) is the same both times and a
-        // replay repeats every decision exactly.
-        let clock = VirtualClock::starting_at(Timestamp::EPOCH);
-        let (system, arbiter) = start_system()?;
         let setup = FleetSetup {
-            clock: Arc::new(clock.clone()),
+            // Replaced below: the fleet's clock is the driver's.
+            clock: Arc::new(VirtualClock::starting_at(Timestamp::EPOCH)),
             scheduler: scheduler.clone(),
             monitor,
             events_kept: 0,
@@ -295,14 +325,24 @@ impl LiveEngine {
             subscribers: Some(events.clone()),
             request_events: true,
         };
-        let fleet = Fleet::start(setup, &arbiter)?;
+        let (system, arbiter) = start_system()?;
+        let (driver, covers, entries) = Self::rebuild(stored, setup, &arbiter).await?;
+        let clock = driver.clock.clone();
+        let opened_at = time.now();
         let inner = Arc::new(Inner {
-            scheduler: fleet.scheduler().clone(),
+            scheduler: driver.fleet.scheduler().clone(),
             clock: clock.clone(),
             time,
             timers,
-            driver: Mutex::new(Driver::new(clock, fleet)),
+            snapshots: std::sync::Mutex::new(SnapshotPace {
+                covers,
+                // The interval runs from the open, not from the instant the state is of.
+                at: opened_at,
+                writing: false,
+            }),
+            driver: Mutex::new(driver),
             journal,
+            storage: config.storage,
             events,
             arbiter,
             system,
@@ -316,11 +356,74 @@ impl LiveEngine {
         Ok(engine)
     }
 
+    /// The driver as the newest usable snapshot left it (or fresh), with the commands to
+    /// replay after it and the last command it covers.
+    async fn rebuild(
+        stored: journal::Stored,
+        mut setup: FleetSetup,
+        arbiter: &ArbiterHandle,
+    ) -> Result<(Driver, i64, Vec<journal::Entry>), LiveError> {
+        let mut refused = None;
+        for candidate in &stored.snapshots {
+            match snapshot::decode(candidate) {
+                Ok(image) => {
+                    let covers = candidate.covers;
+                    let entries: Vec<_> = stored
+                        .entries
+                        .into_iter()
+                        .filter(|e| e.seq > covers)
+                        .collect();
+                    if let Some(first) = entries.first()
+                        && first.seq != covers + 1
+                    {
+                        return Err(StoreError::BadEntry {
+                            seq: first.seq,
+                            detail: format!(
+                                "the snapshot covers up to command {covers}, but the journal resumes at {}",
+                                first.seq
+                            ),
+                        }
+                        .into());
+                    }
+                    let EngineImage { at, driver, fleet } = image;
+                    let clock = VirtualClock::starting_at(at);
+                    setup.clock = Arc::new(clock.clone());
+                    let fleet = Fleet::restore(setup, arbiter, fleet)?;
+                    tracing::info!(covers, "state loaded from a snapshot");
+                    return Ok((Driver::restore(clock, fleet, driver), covers, entries));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "snapshot skipped");
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        // No usable snapshot: the journal must still hold every command from the first.
+        if let Some(first) = stored.entries.first().map(|e| e.seq)
+            && first != 1
+        {
+            return Err(refused.unwrap_or(StoreError::NoStart { first }).into());
+        }
+        if let Some(e) = refused
+            && stored.entries.is_empty()
+        {
+            return Err(e.into());
+        }
+        // The actors are built at a fixed instant, fresh or replaying, so anything they
+        // derive from their start (the queue's score origin) is the same both times and a
+        // replay repeats every decision exactly.
+        let clock = VirtualClock::starting_at(Timestamp::EPOCH);
+        setup.clock = Arc::new(clock.clone());
+        let fleet = Fleet::start(setup, arbiter)?;
+        Ok((Driver::new(clock, fleet), 0, stored.entries))
+    }
+
     async fn replay(&self, entries: Vec<journal::Entry>) -> Result<(), LiveError> {
         let mut driver = self.inner.driver.lock().await;
         let count = entries.len();
         for entry in entries {
             driver.clock.advance_to(entry.at);
+            driver.applied_at = entry.at;
             // A command that was refused when it was first applied is never logged, so
             // every entry applies; one that does not is a corrupt or foreign journal.
             if let Err(e) = driver.apply(&entry.command).await {
@@ -353,7 +456,7 @@ impl LiveEngine {
         &self,
         prepare: impl FnOnce(&mut Driver) -> Result<Command, LiveError>,
     ) -> Result<Reply, LiveError> {
-        let (reply, durable, wake, notices) = {
+        let (reply, durable, wake, notices, image) = {
             let mut driver = self.inner.driver.lock().await;
             driver.clock.advance_to(self.inner.time.now());
             let command = prepare(&mut driver)?;
@@ -362,7 +465,10 @@ impl LiveEngine {
             // Outcomes of a command that failed, or could not be logged, are never told.
             let notices = driver.notices.take();
             let reply = match applied {
-                Ok(reply) => reply,
+                Ok(reply) => {
+                    driver.applied_at = at;
+                    reply
+                }
                 Err(e) => {
                     if let Command::Submit { request } = &command {
                         driver.waiting.remove(&request.id);
@@ -370,13 +476,157 @@ impl LiveEngine {
                     return Err(e);
                 }
             };
-            let durable = self.inner.journal.append(at, &command)?;
-            (reply, durable, driver.wake_at, notices)
+            let (seq, durable) = self.inner.journal.append(at, &command)?;
+            let image = if self.snapshot_due(seq, at) {
+                Some(self.image(&driver).await?)
+            } else {
+                None
+            };
+            (
+                reply,
+                durable,
+                driver.wake_at,
+                notices,
+                image.map(|i| (seq, i)),
+            )
         };
         self.arm_wake(wake);
+        if let Some((covers, image)) = image {
+            self.write_in_background(covers, image);
+        }
         durable.wait().await?;
         notices.send();
         Ok(reply)
+    }
+
+    /// Whether command `seq`, applied at `at`, should be followed by a snapshot; if so,
+    /// marks one as being written.
+    fn snapshot_due(&self, seq: i64, at: Timestamp) -> bool {
+        let mut pace = self
+            .inner
+            .snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let storage = &self.inner.storage;
+        let by_count = storage.snapshot_every_commands > 0
+            && (seq - pace.covers) as u64 >= storage.snapshot_every_commands;
+        let by_time = storage
+            .every()
+            .is_some_and(|every| at.since(pace.at) >= every);
+        let due = !pace.writing && (by_count || by_time);
+        if due {
+            pace.writing = true;
+        }
+        due
+    }
+
+    /// The whole engine's state, as of the last command applied.
+    async fn image(&self, driver: &Driver) -> Result<EngineImage, LiveError> {
+        Ok(EngineImage {
+            at: driver.applied_at,
+            driver: driver.image(),
+            fleet: driver.fleet.save().await?,
+        })
+    }
+
+    /// Encodes and writes a snapshot off the sequencer: only taking the image held it.
+    fn write_in_background(&self, covers: i64, image: EngineImage) {
+        let inner = Arc::clone(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("qm-snapshot".into())
+            .spawn(move || {
+                let result = write_snapshot(&inner, covers, &image, false);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "snapshot failed");
+                }
+                finish_snapshot(&inner, covers, image.at, result.is_ok());
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "snapshot thread did not start");
+            finish_snapshot(&self.inner, covers, Timestamp::EPOCH, false);
+        }
+    }
+
+    /// The whole engine's state as of the last command applied: what a snapshot holds.
+    /// Two engines that went through the same commands have equal states, however they
+    /// got there (uninterrupted, replayed, or loaded from a snapshot and replayed).
+    pub async fn state(&self) -> Result<EngineImage, LiveError> {
+        let driver = self.inner.driver.lock().await;
+        self.image(&driver).await
+    }
+
+    /// Takes a snapshot now and compacts the journal behind it, keeping the commands since
+    /// the previous snapshot to fall back on; answers what it did. A snapshot being
+    /// written by the engine itself is waited for first.
+    pub async fn snapshot(&self) -> Result<Compaction, LiveError> {
+        self.take_snapshot(false).await
+    }
+
+    /// Takes a snapshot now and moves every command it covers out of the journal (into
+    /// the archive, when there is one): the smallest database, with nothing older to fall
+    /// back on should this snapshot be damaged (`qm db compact`).
+    pub async fn compact(&self) -> Result<Compaction, LiveError> {
+        self.take_snapshot(true).await
+    }
+
+    async fn take_snapshot(&self, full: bool) -> Result<Compaction, LiveError> {
+        let (covers, image) = loop {
+            let driver = self.inner.driver.lock().await;
+            if self.claim_snapshot() {
+                let covers = self.inner.journal.last_seq();
+                break (covers, self.image(&driver).await);
+            }
+            drop(driver);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let image = match image {
+            Ok(image) => image,
+            Err(e) => {
+                finish_snapshot(&self.inner, covers, Timestamp::EPOCH, false);
+                return Err(e);
+            }
+        };
+        let (tell, answer) = oneshot::channel();
+        let inner = Arc::clone(&self.inner);
+        std::thread::Builder::new()
+            .name("qm-snapshot".into())
+            .spawn(move || {
+                let result = write_snapshot(&inner, covers, &image, full);
+                finish_snapshot(&inner, covers, image.at, result.is_ok());
+                let _ = tell.send(result);
+            })
+            .map_err(|e| LiveError::Stopped(e.to_string()))?;
+        answer
+            .await
+            .map_err(|_| LiveError::Stopped("the snapshot thread stopped".into()))?
+    }
+
+    /// Marks a snapshot as being written, unless one already is.
+    fn claim_snapshot(&self) -> bool {
+        let mut pace = self
+            .inner
+            .snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        !std::mem::replace(&mut pace.writing, true)
+    }
+
+    /// Closes the engine cleanly: a snapshot (unless `storage.snapshot_on_close` is off),
+    /// so the next open replays nothing. Other clones stay usable until dropped.
+    pub async fn close(self) -> Result<(), LiveError> {
+        if self.inner.storage.snapshot_on_close {
+            let current = self.inner.journal.last_seq();
+            let covered = self
+                .inner
+                .snapshots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .covers;
+            if current > covered {
+                self.snapshot().await?;
+            }
+        }
+        Ok(())
     }
 
     /// Makes sure a `Wake` is applied when queued work may start by itself.
@@ -883,6 +1133,36 @@ impl LiveEngine {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.system.stop();
+    }
+}
+
+/// Encodes a snapshot, queues it behind the commands it covers and waits until it is
+/// written. Blocks: run it on a thread of its own, never on the sequencer.
+fn write_snapshot(
+    inner: &Inner,
+    covers: i64,
+    image: &EngineImage,
+    full: bool,
+) -> Result<Compaction, LiveError> {
+    let body =
+        snapshot::encode(image).map_err(|detail| StoreError::BadSnapshot { covers, detail })?;
+    let written = inner.journal.snapshot(SnapshotRow {
+        covers,
+        at: image.at,
+        format: snapshot::FORMAT,
+        body,
+        full,
+    })?;
+    Ok(written.blocking_wait()?)
+}
+
+/// Records a finished snapshot attempt: a written one restarts the pace.
+fn finish_snapshot(inner: &Inner, covers: i64, at: Timestamp, written: bool) {
+    let mut pace = inner.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+    pace.writing = false;
+    if written && covers > pace.covers {
+        pace.covers = covers;
+        pace.at = at;
     }
 }
 

@@ -1,26 +1,32 @@
-//! The durable command log. Every change the live engine accepts is appended here before
-//! the caller hears "done"; on open, the log is replayed through the same actors on a
+//! The durable command log and its snapshots. Every change the live engine accepts is
+//! appended here before the caller hears "done"; on open, the newest valid snapshot is
+//! loaded and only the commands after it are replayed through the same actors on a
 //! virtual clock, which rebuilds their state exactly (the engine is deterministic given
 //! its commands and their instants).
 //!
 //! Appends go to one writer thread that commits them in batches (group commit): callers
 //! queue their command and wait for the batch that holds it to reach the disk, so many
-//! concurrent callers share one fsync.
+//! concurrent callers share one fsync. Snapshots go through the same thread, after the
+//! commands they cover; writing one also compacts: the commands and snapshots older than
+//! the previous snapshot leave the database, moved into the trace archive
+//! ([`super::archive`]) or dropped. Two snapshots are always kept, so a damaged newest
+//! one falls back to the one before it with every command since still in the journal.
 
-use std::path::PathBuf;
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
 use std::thread;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use super::archive::{self, Archive, ArchiveSettings};
 use super::command::Command;
 use crate::model::Timestamp;
 
 /// `PRAGMA application_id` of a Quartermaster database ("QMst").
 const APPLICATION_ID: i64 = 0x514d_7374;
 /// The schema this build writes; older ones are migrated forward on open.
-const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 /// Most commands committed in one transaction.
 const MAX_BATCH: usize = 4096;
 
@@ -40,10 +46,23 @@ pub enum StoreError {
     },
     #[error("journal entry {seq} cannot be read: {detail}")]
     BadEntry { seq: i64, detail: String },
+    #[error("snapshot at command {covers} cannot be used: {detail}")]
+    BadSnapshot { covers: i64, detail: String },
+    #[error(
+        "no usable snapshot, and the journal no longer starts at its first command (it starts at {first}); \
+         the commands before it are in the trace archive"
+    )]
+    NoStart { first: i64 },
+    #[error("{path} does not exist")]
+    Missing { path: String },
+    #[error("{path} is open in another engine (a running `qm serve`?); stop it first")]
+    Busy { path: String },
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the journal writer has stopped")]
     WriterGone,
+    #[error("the journal writer failed: {0}")]
+    Writer(String),
 }
 
 /// Where the journal lives.
@@ -62,16 +81,69 @@ pub struct Entry {
     pub command: Command,
 }
 
-struct Append {
-    at: Timestamp,
-    command: String,
-    done: oneshot::Sender<Result<(), String>>,
+/// A stored snapshot, not yet decoded.
+pub struct StoredSnapshot {
+    /// The last command it covers.
+    pub covers: i64,
+    pub format: i64,
+    pub build: String,
+    pub checksum: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// What an open database holds: its snapshots (newest first) and the commands after the
+/// oldest of them.
+pub struct Stored {
+    pub snapshots: Vec<StoredSnapshot>,
+    pub entries: Vec<Entry>,
+}
+
+/// A snapshot to write: its encoded state and the last command it covers.
+pub struct SnapshotRow {
+    pub covers: i64,
+    pub at: Timestamp,
+    pub format: i64,
+    pub body: Vec<u8>,
+    /// Compact up to this snapshot, not the previous one: nothing is kept to fall back on
+    /// (`qm db compact`).
+    pub full: bool,
+}
+
+/// What writing a snapshot did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Compaction {
+    /// The last command the new snapshot covers.
+    pub covers: i64,
+    pub snapshot_bytes: usize,
+    /// Commands that left the journal (moved to the archive, or dropped without one).
+    pub moved: u64,
+    /// Commands the archive's retention dropped.
+    pub expired: u64,
+}
+
+enum Job {
+    Append {
+        seq: i64,
+        at: Timestamp,
+        command: String,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Snapshot {
+        row: SnapshotRow,
+        done: oneshot::Sender<Result<Compaction, String>>,
+    },
 }
 
 /// Handle to the writer thread.
 pub struct Journal {
-    sender: Option<mpsc::Sender<Append>>,
+    /// The next command's number with the sender, under one lock: numbers reach the
+    /// writer in order whoever appends.
+    sender: Mutex<Option<(i64, mpsc::Sender<Job>)>>,
     writer: Option<thread::JoinHandle<()>>,
+    /// The database file, locked while this engine has it open: two engines appending to
+    /// one journal would interleave their commands. (An advisory `flock`, independent of
+    /// SQLite's own locks, so other connections of this process still read and write.)
+    _lock: Option<std::fs::File>,
 }
 
 /// Waits until an appended command is on disk.
@@ -81,30 +153,67 @@ impl Durable {
     pub async fn wait(self) -> Result<(), StoreError> {
         match self.0.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(detail)) => Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(
-                detail,
-            ))),
+            Ok(Err(detail)) => Err(StoreError::Writer(detail)),
             Err(_) => Err(StoreError::WriterGone),
         }
     }
 }
 
-/// Opens (or creates) the database, migrates it, and reads back every logged command.
-pub fn open(location: &Location, group_commit: bool) -> Result<(Journal, Vec<Entry>), StoreError> {
-    let connection = connect(location)?;
-    let entries = read_all(&connection)?;
-    let (sender, receiver) = mpsc::channel::<Append>();
+/// Waits until a snapshot is written and the journal compacted.
+pub struct SnapshotWritten(oneshot::Receiver<Result<Compaction, String>>);
+
+impl SnapshotWritten {
+    /// Blocks the calling thread (never an async task's) until the snapshot is written.
+    pub fn blocking_wait(self) -> Result<Compaction, StoreError> {
+        match self.0.blocking_recv() {
+            Ok(result) => result.map_err(StoreError::Writer),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+/// Opens (or creates) the database, migrates it, and reads back its snapshots and the
+/// commands after the oldest of them.
+pub fn open(
+    location: &Location,
+    group_commit: bool,
+    archive: Option<ArchiveSettings>,
+) -> Result<(Journal, Stored), StoreError> {
+    let connection = connect(location, true)?;
+    let lock = match location {
+        Location::File(path) => Some(lock(path)?),
+        Location::Memory => None,
+    };
+    let stored = read_stored(&connection)?;
+    let next = next_seq(&connection)?;
+    let archive = match (location, archive) {
+        (Location::File(path), Some(settings)) => Some(Archive::open(path, settings)?),
+        _ => None,
+    };
+    let (sender, receiver) = mpsc::channel::<Job>();
     let writer = thread::Builder::new()
         .name("qm-journal".into())
-        .spawn(move || write_loop(connection, receiver, group_commit))
-        .map_err(|e| StoreError::Sqlite(rusqlite::Error::InvalidParameterName(e.to_string())))?;
+        .spawn(move || write_loop(connection, archive, receiver, group_commit))
+        .map_err(|e| StoreError::Writer(e.to_string()))?;
     Ok((
         Journal {
-            sender: Some(sender),
+            sender: Mutex::new(Some((next, sender))),
             writer: Some(writer),
+            _lock: lock,
         },
-        entries,
+        stored,
     ))
+}
+
+fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let file = std::fs::File::open(path).map_err(|e| StoreError::Writer(e.to_string()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Writer(e.to_string())),
+    }
 }
 
 fn path_of(location: &Location) -> String {
@@ -114,17 +223,25 @@ fn path_of(location: &Location) -> String {
     }
 }
 
-fn connect(location: &Location) -> Result<Connection, StoreError> {
+/// Opens the database; with `create`, a missing file is made and the schema brought up
+/// to date, else the file must exist and is only read.
+pub(super) fn connect(location: &Location, create: bool) -> Result<Connection, StoreError> {
     let path = path_of(location);
     let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
         path: path.clone(),
         detail: e.to_string(),
     };
     let connection = match location {
-        Location::File(file) => Connection::open_with_flags(
+        Location::File(file) if create => Connection::open_with_flags(
             file,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?,
+        Location::File(file) => {
+            if !file.exists() {
+                return Err(StoreError::Missing { path });
+            }
+            Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_WRITE)?
+        }
         Location::Memory => Connection::open_in_memory()?,
     };
     // Reading the header is the first thing that fails on a file that is not SQLite.
@@ -137,7 +254,7 @@ fn connect(location: &Location) -> Result<Connection, StoreError> {
     let tables: i64 = connection
         .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
         .map_err(corrupt)?;
-    if application_id != APPLICATION_ID && (tables > 0 || user_version != 0) {
+    if application_id != APPLICATION_ID && (tables > 0 || user_version != 0 || !create) {
         return Err(StoreError::Foreign { path });
     }
     if user_version > SCHEMA_VERSION {
@@ -146,6 +263,14 @@ fn connect(location: &Location) -> Result<Connection, StoreError> {
             found: user_version,
             supported: SCHEMA_VERSION,
         });
+    }
+    if !create {
+        return Ok(connection);
+    }
+    if tables == 0 {
+        // Only a new file can take it: freed pages (compacted journal) are then returned
+        // to the file system a little at a time instead of waiting for a VACUUM.
+        connection.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     }
     if matches!(location, Location::File(_)) {
         connection.pragma_update(None, "journal_mode", "WAL")?;
@@ -171,12 +296,62 @@ fn migrate(connection: &Connection, from: i64) -> Result<(), StoreError> {
              COMMIT;"
         ))?;
     }
+    if from < 2 {
+        // A snapshot is the whole engine's state after command `covers`, encoded by
+        // `live::snapshot` (its `format`), written by build `build`, with a SHA-256 of
+        // the body so a damaged one is noticed and the previous one used instead.
+        connection.execute_batch(
+            "BEGIN;
+             CREATE TABLE snapshot (
+                 covers   INTEGER PRIMARY KEY,
+                 at       INTEGER NOT NULL,
+                 format   INTEGER NOT NULL,
+                 build    TEXT    NOT NULL,
+                 checksum BLOB    NOT NULL,
+                 body     BLOB    NOT NULL
+             );
+             PRAGMA user_version = 2;
+             COMMIT;",
+        )?;
+    }
     Ok(())
 }
 
-fn read_all(connection: &Connection) -> Result<Vec<Entry>, StoreError> {
-    let mut statement = connection.prepare("SELECT seq, at, command FROM journal ORDER BY seq")?;
-    let rows = statement.query_map([], |row| {
+fn next_seq(connection: &Connection) -> Result<i64, StoreError> {
+    let last: i64 = connection.query_row(
+        "SELECT max(coalesce((SELECT max(seq) FROM journal), 0),
+                    coalesce((SELECT max(covers) FROM snapshot), 0))",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(last + 1)
+}
+
+fn read_stored(connection: &Connection) -> Result<Stored, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT covers, format, build, checksum, body FROM snapshot ORDER BY covers DESC",
+    )?;
+    let snapshots = statement
+        .query_map([], |row| {
+            Ok(StoredSnapshot {
+                covers: row.get(0)?,
+                format: row.get(1)?,
+                build: row.get(2)?,
+                checksum: row.get(3)?,
+                body: row.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let after = snapshots.last().map_or(0, |s| s.covers);
+    let entries = read_entries(connection, after)?;
+    Ok(Stored { snapshots, entries })
+}
+
+/// The commands after `after`, in order.
+pub(super) fn read_entries(connection: &Connection, after: i64) -> Result<Vec<Entry>, StoreError> {
+    let mut statement =
+        connection.prepare("SELECT seq, at, command FROM journal WHERE seq > ?1 ORDER BY seq")?;
+    let rows = statement.query_map([after], |row| {
         Ok((
             row.get::<_, i64>(0)?,
             row.get::<_, i64>(1)?,
@@ -186,81 +361,279 @@ fn read_all(connection: &Connection) -> Result<Vec<Entry>, StoreError> {
     let mut entries = Vec::new();
     for row in rows {
         let (seq, at, text) = row?;
-        let command = serde_json::from_str(&text).map_err(|e| StoreError::BadEntry {
-            seq,
-            detail: e.to_string(),
-        })?;
-        entries.push(Entry {
-            seq,
-            at: Timestamp::from_nanos(at),
-            command,
-        });
+        entries.push(decode_entry(seq, at, &text)?);
     }
     Ok(entries)
 }
 
-fn write_loop(mut connection: Connection, receiver: mpsc::Receiver<Append>, group_commit: bool) {
-    let mut batch: Vec<Append> = Vec::new();
-    while let Ok(first) = receiver.recv() {
-        batch.push(first);
-        if group_commit {
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
+pub(super) fn decode_entry(seq: i64, at: i64, text: &str) -> Result<Entry, StoreError> {
+    let command = serde_json::from_str(text).map_err(|e| StoreError::BadEntry {
+        seq,
+        detail: e.to_string(),
+    })?;
+    Ok(Entry {
+        seq,
+        at: Timestamp::from_nanos(at),
+        command,
+    })
+}
+
+fn write_loop(
+    mut connection: Connection,
+    mut archive: Option<Archive>,
+    receiver: mpsc::Receiver<Job>,
+    group_commit: bool,
+) {
+    let mut batch = Vec::new();
+    let mut next = receiver.recv().ok();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Append {
+                seq,
+                at,
+                command,
+                done,
+            } => {
+                batch.push((seq, at, command, done));
+                if group_commit {
+                    while batch.len() < MAX_BATCH {
+                        match receiver.try_recv() {
+                            Ok(Job::Append {
+                                seq,
+                                at,
+                                command,
+                                done,
+                            }) => batch.push((seq, at, command, done)),
+                            // A snapshot waits for the commands queued before it.
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                let result = commit(&mut connection, &batch).map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "journal commit failed");
+                }
+                for (_, _, _, done) in batch.drain(..) {
+                    let _ = done.send(result.clone());
                 }
             }
+            Job::Snapshot { row, done } => {
+                let result = write_snapshot(&mut connection, archive.as_mut(), &row)
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "snapshot failed");
+                }
+                let _ = done.send(result);
+            }
         }
-        let result = commit(&mut connection, &batch).map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "journal commit failed");
-        }
-        for append in batch.drain(..) {
-            let _ = append.done.send(result.clone());
+        if next.is_none() {
+            next = receiver.recv().ok();
         }
     }
 }
 
-fn commit(connection: &mut Connection, batch: &[Append]) -> Result<(), rusqlite::Error> {
+type Pending = (i64, Timestamp, String, oneshot::Sender<Result<(), String>>);
+
+fn commit(connection: &mut Connection, batch: &[Pending]) -> Result<(), rusqlite::Error> {
     let transaction = connection.transaction()?;
     {
-        let mut insert =
-            transaction.prepare_cached("INSERT INTO journal (at, command) VALUES (?1, ?2)")?;
-        for append in batch {
-            insert.execute(params![append.at.nanos(), append.command])?;
+        let mut insert = transaction
+            .prepare_cached("INSERT INTO journal (seq, at, command) VALUES (?1, ?2, ?3)")?;
+        for (seq, at, command, _) in batch {
+            insert.execute(params![seq, at.nanos(), command])?;
         }
     }
     transaction.commit()
 }
 
+/// Writes a snapshot, then compacts: what the previous snapshot covers leaves the
+/// database (into the archive first, when there is one).
+pub(super) fn write_snapshot(
+    connection: &mut Connection,
+    archive: Option<&mut Archive>,
+    row: &SnapshotRow,
+) -> Result<Compaction, StoreError> {
+    use sha2::Digest;
+    let checksum = sha2::Sha256::digest(&row.body).to_vec();
+    connection.execute(
+        "INSERT OR REPLACE INTO snapshot (covers, at, format, build, checksum, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            row.covers,
+            row.at.nanos(),
+            row.format,
+            env!("CARGO_PKG_VERSION"),
+            checksum,
+            row.body
+        ],
+    )?;
+    let previous: Option<i64> = if row.full {
+        Some(row.covers)
+    } else {
+        connection
+            .query_row(
+                "SELECT covers FROM snapshot WHERE covers < ?1 ORDER BY covers DESC LIMIT 1",
+                [row.covers],
+                |r| r.get(0),
+            )
+            .optional()?
+    };
+    let mut compaction = Compaction {
+        covers: row.covers,
+        snapshot_bytes: row.body.len(),
+        ..Compaction::default()
+    };
+    let Some(previous) = previous else {
+        return Ok(compaction);
+    };
+    // Moved before it is deleted: a crash in between leaves a command in both places,
+    // never in neither (the archive ignores one it already holds).
+    if let Some(archive) = archive {
+        let (moved, expired) = archive.take_from(connection, previous)?;
+        compaction.moved = moved;
+        compaction.expired = expired;
+    } else {
+        compaction.moved = connection
+            .query_row(
+                "SELECT count(*) FROM journal WHERE seq <= ?1",
+                [previous],
+                |r| r.get::<_, i64>(0),
+            )?
+            .max(0) as u64;
+    }
+    let transaction = connection.transaction()?;
+    transaction.execute("DELETE FROM journal WHERE seq <= ?1", [previous])?;
+    transaction.execute("DELETE FROM snapshot WHERE covers < ?1", [previous])?;
+    transaction.commit()?;
+    connection.execute_batch("PRAGMA incremental_vacuum")?;
+    Ok(compaction)
+}
+
 impl Journal {
-    /// Queues a command; the returned handle resolves once it is on disk. Commands reach the
-    /// disk in the order they were appended.
-    pub fn append(&self, at: Timestamp, command: &Command) -> Result<Durable, StoreError> {
+    /// Queues a command; answers its number and a handle that resolves once it is on
+    /// disk. Commands reach the disk in the order they were appended.
+    pub fn append(&self, at: Timestamp, command: &Command) -> Result<(i64, Durable), StoreError> {
         let text = serde_json::to_string(command).map_err(|e| StoreError::BadEntry {
             seq: -1,
             detail: e.to_string(),
         })?;
         let (done, waiter) = oneshot::channel();
-        self.sender
-            .as_ref()
-            .ok_or(StoreError::WriterGone)?
-            .send(Append {
+        let mut guard = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let (next, sender) = guard.as_mut().ok_or(StoreError::WriterGone)?;
+        let seq = *next;
+        sender
+            .send(Job::Append {
+                seq,
                 at,
                 command: text,
                 done,
             })
             .map_err(|_| StoreError::WriterGone)?;
-        Ok(Durable(waiter))
+        *next += 1;
+        Ok((seq, Durable(waiter)))
+    }
+
+    /// Queues a snapshot behind every command appended so far.
+    pub fn snapshot(&self, row: SnapshotRow) -> Result<SnapshotWritten, StoreError> {
+        let (done, waiter) = oneshot::channel();
+        let guard = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, sender) = guard.as_ref().ok_or(StoreError::WriterGone)?;
+        sender
+            .send(Job::Snapshot { row, done })
+            .map_err(|_| StoreError::WriterGone)?;
+        Ok(SnapshotWritten(waiter))
+    }
+
+    /// The number of the last command appended (0 before the first).
+    pub fn last_seq(&self) -> i64 {
+        let guard = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().map_or(0, |(next, _)| next - 1)
     }
 }
 
 impl Drop for Journal {
     fn drop(&mut self) {
         // Closing the channel lets the writer finish what is queued, then stop.
-        self.sender.take();
+        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
     }
+}
+
+/// What `qm db info` shows of a database.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DbInfo {
+    pub path: String,
+    pub schema_version: i64,
+    pub file_bytes: u64,
+    /// Commands in the journal and the range of their numbers.
+    pub journal_commands: u64,
+    pub first_command: Option<i64>,
+    pub last_command: Option<i64>,
+    pub snapshots: Vec<SnapshotInfo>,
+    pub archive: Option<archive::ArchiveInfo>,
+}
+
+/// One stored snapshot, as `qm db info` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnapshotInfo {
+    pub covers: i64,
+    /// The engine's clock when it was taken.
+    pub at: Timestamp,
+    pub format: i64,
+    pub build: String,
+    pub bytes: u64,
+}
+
+/// Reads what a database holds without changing it; a missing, foreign or corrupt file
+/// is refused.
+pub fn info(path: &Path) -> Result<DbInfo, StoreError> {
+    let connection = connect(&Location::File(path.to_owned()), false)?;
+    let schema_version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let (journal_commands, first_command, last_command) = connection.query_row(
+        "SELECT count(*), min(seq), max(seq) FROM journal",
+        [],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
+    )?;
+    let snapshots = if schema_version >= 2 {
+        let mut statement = connection.prepare(
+            "SELECT covers, at, format, build, length(body) FROM snapshot
+             ORDER BY covers DESC",
+        )?;
+        statement
+            .query_map([], |r| {
+                Ok(SnapshotInfo {
+                    covers: r.get(0)?,
+                    at: Timestamp::from_nanos(r.get(1)?),
+                    format: r.get(2)?,
+                    build: r.get(3)?,
+                    bytes: r.get::<_, i64>(4)? as u64,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(DbInfo {
+        path: path.display().to_string(),
+        schema_version,
+        file_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        journal_commands,
+        first_command,
+        last_command,
+        snapshots,
+        archive: archive::info(path)?,
+    })
+}
+
+/// Rewrites the database into the least space its contents need.
+pub fn vacuum(path: &Path) -> Result<(), StoreError> {
+    let connection = connect(&Location::File(path.to_owned()), false)?;
+    connection.execute_batch("VACUUM")?;
+    Ok(())
 }

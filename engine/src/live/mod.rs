@@ -2,16 +2,21 @@
 //! SQLite before it is acknowledged, state rebuilt by replaying the log on open; and the
 //! credentials vault beside it in the same database file.
 
+pub mod archive;
 mod command;
 mod driver;
 mod engine;
 mod journal;
 #[cfg(feature = "server")]
 pub mod server;
+mod snapshot;
+mod storage;
 pub mod vault;
 
 pub use command::Command;
 pub use engine::{
     ConfigFileError, LiveConfig, LiveEngine, LiveError, RequestRecord, RequestState, SubmitOutcome,
 };
-pub use journal::{Location, StoreError};
+pub use journal::{Compaction, DbInfo, Location, SnapshotInfo, StoreError, info, vacuum};
+pub use snapshot::EngineImage;
+pub use storage::StorageConfig;

@@ -153,7 +153,10 @@ impl fmt::Display for Money {
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0 % Self::MICROS_PER_UNIT == 0 {
+        // Binary forms (snapshots) keep the exact micro-units; text forms read as money.
+        if !serializer.is_human_readable() {
+            serializer.serialize_i64(self.0)
+        } else if self.0 % Self::MICROS_PER_UNIT == 0 {
             serializer.serialize_i64(self.0 / Self::MICROS_PER_UNIT)
         } else {
             serializer.serialize_f64(self.as_f64())
@@ -163,6 +166,9 @@ impl Serialize for Money {
 
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            return i64::deserialize(deserializer).map(Money);
+        }
         let amount = f64::deserialize(deserializer)?;
         Money::try_from_f64(amount).map_err(serde::de::Error::custom)
     }

@@ -18,7 +18,9 @@ use crate::policy::reservation::{
 use crate::policy::token_bucket::{TakeError, TokenBucket};
 
 /// Why a request was turned away for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalReason {
     Quota,
@@ -96,7 +98,7 @@ pub enum Verdict {
 }
 
 /// What admission took, to be given back or settled when the request finishes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Admitted {
     pub reservation: ReservationId,
     pub reserved: Money,
@@ -126,14 +128,14 @@ pub struct Demand<'a> {
     pub estimate: Option<Money>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Level {
     Rate(TokenBucket),
     Slot { size: u32, busy: u32 },
 }
 
 /// A pool's definition and how much of it is in use.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Gauge {
     pool: Pool,
     level: Level,
@@ -176,7 +178,7 @@ impl Gauge {
 }
 
 /// Pools, quotas and credit, checked and taken together.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Gate {
     gauges: Vec<Gauge>,
     quotas: QuotaSet,

@@ -131,7 +131,7 @@ impl AutoscaleConfig {
 /// for a size that serves the larger of the load now, the predicted load, and the load
 /// now plus what queued requests ask of the pool. Counting queued demand matters: an idle
 /// pool whose queued requests do not fit is under-provisioned, not idle.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PoolWatch {
     predictor: LinearPredictor,
     autoscaler: Option<Autoscaler>,
@@ -192,7 +192,7 @@ impl PoolWatch {
 }
 
 /// Decides when and how far to resize one pool. Holds the history its rules need.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Autoscaler {
     config: AutoscaleConfig,
     last_change: Option<Timestamp>,

@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::model::{Timestamp, ValidationError};
 
 /// When a group of like requests leaves as a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BatchRule {
     max_size: usize,
     max_wait: Duration,
@@ -41,7 +41,7 @@ impl BatchRule {
 }
 
 /// A held item and when it arrived.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Member<T> {
     pub item: T,
     pub arrived: Timestamp,
@@ -65,7 +65,7 @@ pub struct UnknownGroup<T: std::fmt::Debug> {
     pub groups: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Group<T> {
     rule: BatchRule,
     /// Oldest first, so the first member's arrival sets the deadline.
@@ -82,7 +82,7 @@ impl<T> Group<T> {
 
 /// Groups of like items, each under its own rule; a group is named by its index in the
 /// rules given to [`Batcher::new`].
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Batcher<T> {
     groups: Vec<Group<T>>,
     held: usize,

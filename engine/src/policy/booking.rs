@@ -83,7 +83,7 @@ impl BookingFilter {
 }
 
 /// Every booking ever made, plus each resource's confirmed bookings ordered by start.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BookingBook {
     bookings: BTreeMap<BookingId, Booking>,
     /// Confirmed bookings only. They never overlap and are never empty, so starts are unique.

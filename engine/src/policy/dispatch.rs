@@ -13,7 +13,7 @@ use super::queue::{ClassQueues, Visit};
 pub const SCAN_LIMIT: usize = 256;
 
 /// One way to serve a request: what it draws and what it is expected to cost.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobVariant {
     /// (pool index, amount)
     pub needs: Vec<(usize, u64)>,
@@ -21,7 +21,7 @@ pub struct JobVariant {
 }
 
 /// A request as the scheduler queues it: pools and clients by index.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub id: RequestId,
     pub client: usize,
@@ -33,7 +33,7 @@ pub struct Job {
 }
 
 /// How a job stands towards batching.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Batching {
     /// Served on its own.
     #[default]
@@ -46,7 +46,7 @@ pub enum Batching {
 }
 
 /// A request inside a formed batch.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BatchMember {
     pub request: RequestId,
     pub arrived: Timestamp,
@@ -140,7 +140,7 @@ pub fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp>
 
 /// Pools found full during one dispatch: later requests that need only them are skipped
 /// without asking the gate, and the dispatch stops once every pool is full.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Blocked {
     pools: Vec<bool>,
     count: usize,

@@ -108,7 +108,7 @@ pub struct CostSummary {
 ///
 /// Amounts of different currencies are added as they are: keep one currency per ledger
 /// unless the caller converts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CostLedger {
     entries: BTreeMap<(Timestamp, CostEntryId), CostEntry>,
     /// Sum of all entries. Amounts are never negative, so no sum over any subset exceeds

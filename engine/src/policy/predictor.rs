@@ -12,7 +12,7 @@ use crate::model::{Timestamp, ValidationError};
 ///
 /// Anchoring at a recent `origin` rather than the Unix epoch keeps the intercept a
 /// meaningful value and avoids multiplying a slope by billions of seconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Line {
     pub slope_per_sec: f64,
     pub intercept: f64,
@@ -26,7 +26,7 @@ impl Line {
 }
 
 /// Least-squares fit over a sliding window of `(time, value)` samples.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LinearPredictor {
     window: usize,
     samples: VecDeque<(Timestamp, f64)>,

@@ -134,7 +134,7 @@ pub fn waiting_points(weights: &PriorityWeights, waited: Duration) -> f64 {
 }
 
 /// An amount that halves every half-life, brought up to date only when touched.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Decaying {
     value: f64,
     at: Timestamp,
@@ -157,7 +157,7 @@ impl Decaying {
 /// Clients are dense indices (0, 1, 2, …) for speed; the tracker grows to the largest index
 /// recorded, so indices must be small. Every client decays at the same rate, so the total is
 /// one decaying sum and `share` is O(1).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FairShare {
     decay_per_sec: f64,
     usage: Vec<Decaying>,

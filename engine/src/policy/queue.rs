@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::model::{RequestClass, Timestamp};
 
 /// A total order on scores (NaN never enters: scores are built from validated weights).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Score(f64);
 
 impl Eq for Score {}
@@ -36,10 +36,12 @@ impl Ord for Score {
 type Key = (Reverse<Score>, u64);
 
 /// Identifies a queued item (its arrival sequence number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Ticket(u64);
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Slot<T> {
     item: T,
     enqueued: Timestamp,
@@ -51,14 +53,14 @@ struct Slot<T> {
 }
 
 /// How waiting time turns into priority.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Aging {
     /// Points at saturation (0 disables aging).
     pub max_waiting: f64,
     pub full_after: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct ClassQueue {
     young: BTreeMap<Key, Ticket>,
     saturated: BTreeMap<Key, Ticket>,
@@ -77,7 +79,7 @@ impl ClassQueue {
 }
 
 /// Queued items of five classes, most urgent class first, highest score first within one.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClassQueues<T> {
     aging: Aging,
     /// Origin of the invariant keys, so they stay small and precise.

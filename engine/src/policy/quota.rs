@@ -100,7 +100,7 @@ pub struct Overrun {
 }
 
 /// A crossing worth an event, raised at most once each per period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NoticeKind {
     /// Usage first reached the warning threshold.
     Warning,
@@ -109,7 +109,7 @@ pub enum NoticeKind {
 }
 
 /// A crossing of one quota, with the usage ratio that caused it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuotaNotice {
     pub quota: QuotaId,
     pub kind: NoticeKind,
@@ -153,7 +153,7 @@ pub struct QuotaCheck {
 }
 
 /// One quota's usage in its current period.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuotaState {
     quota: Quota,
     period_start: Timestamp,
@@ -446,7 +446,7 @@ impl CombinedCheck {
 /// Applicable quotas are found by a linear scan: a deployment has tens of quotas, and a scan
 /// over one small Vec compares a few names, allocates nothing and needs no index to keep in
 /// step with adds and removes.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuotaSet {
     states: Vec<QuotaState>,
 }

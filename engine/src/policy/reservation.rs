@@ -91,7 +91,9 @@ pub struct ReservationGrant {
 }
 
 /// Raised by `track`, each at most once per reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ReservationAlert {
     /// Usage reached 80% of the reservation.
     Warning,
@@ -145,7 +147,7 @@ pub struct Settlement {
 }
 
 /// A client's credit, split by where it is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccountBalance {
     pub available: Money,
     pub reserved: Money,
@@ -175,14 +177,14 @@ pub fn efficiency(reserved: Money, used: Money) -> f64 {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Account {
     client: ClientId,
     balance: AccountBalance,
 }
 
 /// A reservation as the book keeps it: the client by index, so the hot path never clones a name.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Entry {
     account: usize,
     request: Option<RequestId>,
@@ -198,7 +200,7 @@ struct Entry {
 ///
 /// Reservation ids count up from 1 in order of `reserve`; closed reservations stay
 /// retrievable by `get`.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditBook {
     policy: ReservationPolicy,
     accounts: Vec<Account>,

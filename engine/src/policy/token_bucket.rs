@@ -53,7 +53,7 @@ impl fmt::Display for RetryHint {
 }
 
 /// A token-bucket rate limiter. Starts full.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TokenBucket {
     capacity: f64,
     refill_per_sec: f64,

@@ -28,7 +28,7 @@ pub struct Report {
     pub clients: Vec<ClientReport>,
     pub pools: Vec<PoolReport>,
     pub costs: CostSummary,
-    pub events: BTreeMap<&'static str, u64>,
+    pub events: BTreeMap<std::borrow::Cow<'static, str>, u64>,
     pub starvation_events: u64,
     pub still_queued: usize,
     /// Jain's index over clients' admitted fractions: 1 when every client is served alike.

@@ -163,7 +163,7 @@ pub async fn serve(
     let vault = Vault::open_path(db, VaultKey::from_env()?)?;
     let admin = std::env::var(ADMIN_TOKEN_VARIABLE).ok();
     let tokens = TokenStore::open(db, admin.as_deref())?;
-    let state = web::Data::new(ServerState::new(engine, vault, tokens));
+    let state = web::Data::new(ServerState::new(engine.clone(), vault, tokens));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -182,6 +182,8 @@ pub async fn serve(
     }
     ready(server.addrs()[0]);
     server.run().await?;
+    // Stopped (Ctrl-C, SIGTERM): a last snapshot, so the next start replays nothing.
+    engine.close().await?;
     Ok(())
 }
 
