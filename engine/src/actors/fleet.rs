@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use super::booking::{BookingActor, RegisterResource};
 use super::client::{ClientActor, ClientStats, GetClientStats};
 use super::ledger::LedgerActor;
-use super::monitor::{GetSeries, MonitorActor, Sample, Tick, Watch};
+use super::monitor::{GetSeries, MonitorActor, ReadSeries, Sample, Tick, Watch};
 use super::pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory};
 use super::scheduler::{
     AddBatchRule, AddClient, AddPool, ClientSetup, Completion, Dispatches, Finish, Job,
@@ -385,6 +385,11 @@ impl Fleet {
             histories.push(actor.send(GetPoolHistory).await?);
         }
         Ok(histories)
+    }
+
+    /// A copy of the monitor's newest samples, at most `newest` of them, oldest first.
+    pub async fn recent_samples(&self, newest: usize) -> Result<Vec<Sample>, FleetError> {
+        Ok(self.monitor.send(ReadSeries(newest)).await?)
     }
 
     /// The monitor's samples so far (taken: a second call starts afresh).
