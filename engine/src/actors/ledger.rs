@@ -4,9 +4,7 @@ use actix::prelude::*;
 use std::collections::BTreeMap;
 
 use crate::model::{ClientId, CostEntry, CostType, Event, Money, Timestamp};
-use crate::policy::ledger::{
-    CostFilter, CostLedger, CostSummary, LedgerError, NewCost, series,
-};
+use crate::policy::ledger::{CostFilter, CostLedger, CostSummary, LedgerError, NewCost, series};
 
 /// Records a cost (the simulator sends it fire-and-forget; the live engine waits for the
 /// entry or the reason it was refused).

@@ -21,8 +21,8 @@ use super::driver::{Driver, Reply};
 use super::journal::{self, Journal, Location, StoreError};
 use crate::actors::{
     CheckQuota, CheckQuotas, ClientStats, CreditReply, Fleet, FleetError, FleetSetup,
-    GetClientStats, GetCostSeries, GetLedger, GetQuotaUsage, ListBookings, PoolHistory, QueueStatus,
-    QueueStatusReply, QuotaAnswer, QuotaUsage, Sample, SchedulerActor, TakeSnapshot,
+    GetClientStats, GetCostSeries, GetLedger, GetQuotaUsage, ListBookings, PoolHistory,
+    QueueStatus, QueueStatusReply, QuotaAnswer, QuotaUsage, Sample, SchedulerActor, TakeSnapshot,
 };
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 use crate::config::{MonitorConfig, MonitorSettings, SchedulerConfig, SchedulerSettings};

@@ -80,7 +80,12 @@ mod tests {
         for (name, _, body) in ASSETS {
             assert!(!body.is_empty(), "{name} is empty");
         }
-        for needed in ["app.js", "app.css", "vendor/uPlot.iife.min.js", "vendor/uPlot.min.css"] {
+        for needed in [
+            "app.js",
+            "app.css",
+            "vendor/uPlot.iife.min.js",
+            "vendor/uPlot.min.css",
+        ] {
             assert!(
                 INDEX.contains(&format!("/dashboard/{needed}")),
                 "index.html does not load {needed}"

@@ -64,7 +64,12 @@ pub async fn pools(state: web::Data<ServerState>, _: Caller) -> Result<HttpRespo
                 refill_per_sec,
                 cost_per_1k_units,
                 ..
-            } => ("rate", *cost_per_1k_units, "1k_units", Some(*refill_per_sec)),
+            } => (
+                "rate",
+                *cost_per_1k_units,
+                "1k_units",
+                Some(*refill_per_sec),
+            ),
             PoolKind::Slot { cost_per_hour, .. } => ("slot", *cost_per_hour, "hour", None),
         };
         let utilisation = if utilisation.is_finite() {
@@ -132,7 +137,13 @@ pub async fn queue(
     let status = state.engine.queue_status(None).await?;
     let clients: Vec<ClientId> = match scope {
         Some(client) => vec![client],
-        None => state.engine.clients().await.into_iter().map(|c| c.id).collect(),
+        None => state
+            .engine
+            .clients()
+            .await
+            .into_iter()
+            .map(|c| c.id)
+            .collect(),
     };
     let mut stats: Vec<ClientStats> = Vec::with_capacity(clients.len());
     for client in &clients {
@@ -141,10 +152,17 @@ pub async fn queue(
     let mut queued = serde_json::Map::new();
     let mut waits = serde_json::Map::new();
     for class in RequestClass::ALL {
-        queued.insert(class.as_str().to_owned(), status.queued[class.index()].into());
+        queued.insert(
+            class.as_str().to_owned(),
+            status.queued[class.index()].into(),
+        );
         let mut merged: Option<Histogram<u64>> = None;
         let (mut started, mut sum) = (0u64, 0u128);
-        for (_, s) in stats.iter().flat_map(|s| &s.classes).filter(|(c, _)| *c == class) {
+        for (_, s) in stats
+            .iter()
+            .flat_map(|s| &s.classes)
+            .filter(|(c, _)| *c == class)
+        {
             started += s.admitted;
             sum += s.wait_sum_micros;
             match &mut merged {
