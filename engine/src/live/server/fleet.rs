@@ -114,7 +114,7 @@ struct Waits {
 }
 
 fn waits_of(histogram: Option<&Histogram<u64>>, started: u64, sum_micros: u128) -> Waits {
-    let Some(h) = histogram.filter(|h| h.len() > 0) else {
+    let Some(h) = histogram.filter(|h| !h.is_empty()) else {
         return Waits::default();
     };
     let secs = |micros: u64| micros as f64 / 1e6;
