@@ -178,6 +178,8 @@ def test_quota_gauges_mark_the_warning_and_reset(page, server):
     page.fill(f"{form} input[name=limit]", "100")
     page.fill(f"{form} input[name=warning_threshold]", "0.7")
     page.click(f"{form} button[type=submit]")
+    # Saved once the page lists it; only then is there usage to set.
+    page.locator("#quotas [data-id=a-calls]").wait_for()
     server.call("PUT", "/api/quotas/a-calls/usage", {"used": 75})
     gauge = page.locator("#quotas [data-id=a-calls]")
     gauge.locator(".gauge-fill.warn").wait_for()
