@@ -14,7 +14,9 @@ use tokio::sync::broadcast;
 use super::booking::{BookingActor, BookingImage, RegisterResource, SaveBookings};
 use super::client::{ClientActor, ClientImage, ClientStats, GetClientStats, SaveClient};
 use super::ledger::{LedgerActor, LedgerImage, SaveLedger};
-use super::monitor::{GetSeries, MonitorActor, MonitorImage, Sample, SaveMonitor, Tick, Watch};
+use super::monitor::{
+    GetSeries, MonitorActor, MonitorImage, ReadSeries, Sample, SaveMonitor, Tick, Watch,
+};
 use super::pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, PoolImage, SavePool};
 use super::scheduler::{
     AddBatchRule, AddClient, AddPool, ClientSetup, Completion, Dispatches, Finish, Job,
@@ -539,6 +541,11 @@ impl Fleet {
             histories.push(actor.send(GetPoolHistory).await?);
         }
         Ok(histories)
+    }
+
+    /// A copy of the monitor's newest samples, at most `newest` of them, oldest first.
+    pub async fn recent_samples(&self, newest: usize) -> Result<Vec<Sample>, FleetError> {
+        Ok(self.monitor.send(ReadSeries(newest)).await?)
     }
 
     /// The monitor's samples so far (taken: a second call starts afresh).

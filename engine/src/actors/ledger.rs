@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::model::{ClientId, CostEntry, CostType, Event, Money, Timestamp};
-use crate::policy::ledger::{CostFilter, CostLedger, CostSummary, LedgerError, NewCost};
+use crate::policy::ledger::{CostFilter, CostLedger, CostSummary, LedgerError, NewCost, series};
 
 /// Records a cost (the simulator sends it fire-and-forget; the live engine waits for the
 /// entry or the reason it was refused).
@@ -34,6 +34,16 @@ pub struct GetLedger {
     pub filter: CostFilter,
     /// At most this many cost entries are listed in the summary.
     pub item_limit: usize,
+}
+
+/// Asks for the totals of matching costs per bucket of time (see [`series`]).
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Money>")]
+pub struct GetCostSeries {
+    pub filter: CostFilter,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub bucket_nanos: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +160,20 @@ impl Handler<Publish> for LedgerActor {
         if self.events.len() < self.event_limit {
             self.events.push(event);
         }
+    }
+}
+
+impl Handler<GetCostSeries> for LedgerActor {
+    type Result = MessageResult<GetCostSeries>;
+
+    fn handle(&mut self, request: GetCostSeries, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(series(
+            &self.ledger,
+            &request.filter,
+            request.from,
+            request.to,
+            request.bucket_nanos,
+        ))
     }
 }
 

@@ -23,12 +23,13 @@ pub use client::{
     ClassStats as ClientStatsClass, ClientActor, ClientOutcome, ClientStats, GetClientStats,
 };
 pub use fleet::{Fleet, FleetError, FleetImage, FleetSetup, budget_quota};
-pub use ledger::{Charge, GetLedger, LedgerActor, LedgerView, Publish};
-pub use monitor::{GetSeries, MonitorActor, PoolSeries, Sample, Tick, Watch};
+pub use ledger::{Charge, GetCostSeries, GetLedger, LedgerActor, LedgerView, Publish};
+pub use monitor::{GetSeries, MonitorActor, PoolSeries, ReadSeries, Sample, Tick, Watch};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
 pub use scheduler::{
     AddBatchRule, AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp,
-    CreditReply, GetAccount, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
+    CreditReply, GetAccount, GetQuotaUsage, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp,
+    QuotaUsage, SetQuota,
 };
 pub use scheduler::{
     BatchMember, Batching, ClientSetup, Completion, Dispatched, Dispatches, Finish, FormedBatch,

@@ -21,6 +21,11 @@ pub struct Tick;
 #[rtype(result = "Vec<Sample>")]
 pub struct GetSeries;
 
+/// A copy of the newest samples, at most this many, oldest first (nothing is forgotten).
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Sample>")]
+pub struct ReadSeries(pub usize);
+
 /// Watches a newly registered pool (in pool order), scaling it between `autoscale`'s
 /// bounds if given.
 #[derive(Debug, Message)]
@@ -202,5 +207,14 @@ impl Handler<SaveMonitor> for MonitorActor {
             rules: self.pools.iter().map(|w| w.rule.clone()).collect(),
             samples: self.samples.clone(),
         })
+    }
+}
+
+impl Handler<ReadSeries> for MonitorActor {
+    type Result = MessageResult<ReadSeries>;
+
+    fn handle(&mut self, ReadSeries(newest): ReadSeries, _: &mut Context<Self>) -> Self::Result {
+        let skip = self.samples.len().saturating_sub(newest);
+        MessageResult(self.samples.iter().skip(skip).cloned().collect())
     }
 }

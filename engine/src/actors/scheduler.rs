@@ -25,7 +25,7 @@ mod running;
 use super::ledger::{LedgerActor, Publish};
 pub use admin::{
     AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp, CreditReply, GetAccount,
-    QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
+    GetQuotaUsage, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, QuotaUsage, SetQuota,
 };
 pub use messages::{
     AddBatchRule, Completion, Dispatched, Dispatches, Finish, FormedBatch, PoolChange,

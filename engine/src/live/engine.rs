@@ -23,8 +23,8 @@ use super::snapshot::{self, EngineImage};
 use super::storage::StorageConfig;
 use crate::actors::{
     CheckQuota, CheckQuotas, ClientStats, CreditReply, Fleet, FleetError, FleetSetup,
-    GetClientStats, GetLedger, ListBookings, PoolHistory, QueueStatus, QueueStatusReply,
-    QuotaAnswer, SchedulerActor,
+    GetClientStats, GetCostSeries, GetLedger, GetQuotaUsage, ListBookings, PoolHistory,
+    QueueStatus, QueueStatusReply, QuotaAnswer, QuotaUsage, Sample, SchedulerActor, TakeSnapshot,
 };
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 use crate::config::{MonitorConfig, MonitorSettings, SchedulerConfig, SchedulerSettings};
@@ -1095,6 +1095,51 @@ impl LiveEngine {
             })
             .await?;
         Ok(view.costs)
+    }
+
+    /// Totals of the costs matching `filter` per bucket of `bucket_nanos` from `from` to
+    /// `to` (the filter's own bounds are ignored).
+    pub async fn cost_series(
+        &self,
+        filter: CostFilter,
+        from: Timestamp,
+        to: Timestamp,
+        bucket_nanos: i64,
+    ) -> Result<Vec<Money>, LiveError> {
+        let ledger = self.inner.driver.lock().await.fleet.ledger().clone();
+        Ok(ledger
+            .send(GetCostSeries {
+                filter,
+                from,
+                to,
+                bucket_nanos,
+            })
+            .await?)
+    }
+
+    /// Each pool's utilisation (0..1) and size now, as the admission gate sees them, in
+    /// registration order.
+    pub async fn pool_gauges(&self) -> Result<Vec<(f64, f64)>, LiveError> {
+        let scheduler = self.inner.scheduler.clone();
+        Ok(scheduler.send(TakeSnapshot).await?.pools)
+    }
+
+    /// Every quota's usage in the period containing now.
+    pub async fn quota_usage(&self) -> Result<Vec<QuotaUsage>, LiveError> {
+        let scheduler = self.inner.scheduler.clone();
+        Ok(scheduler.send(GetQuotaUsage).await?)
+    }
+
+    /// The monitor's newest samples (utilisation, size and forecast per pool, queue, spend),
+    /// at most `newest`, oldest first. A live engine keeps a day of them.
+    pub async fn recent_samples(&self, newest: usize) -> Result<Vec<Sample>, LiveError> {
+        let driver = self.inner.driver.lock().await;
+        Ok(driver.fleet.recent_samples(newest).await?)
+    }
+
+    /// The time on the engine's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.time.now()
     }
 
     /// Per-class tallies of a client's requests.

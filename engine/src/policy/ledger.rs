@@ -197,6 +197,47 @@ impl CostLedger {
     }
 }
 
+/// Totals of the entries matching `filter` in consecutive buckets of `bucket_nanos`
+/// from `from` up to `to` (the last bucket may be cut short); `filter`'s own bounds are
+/// ignored. Empty when the range is empty or the bucket is not positive.
+pub fn series(
+    ledger: &CostLedger,
+    filter: &CostFilter,
+    from: Timestamp,
+    to: Timestamp,
+    bucket_nanos: i64,
+) -> Vec<Money> {
+    if bucket_nanos <= 0 || to <= from {
+        return Vec::new();
+    }
+    let span = (to.nanos() as i128 - from.nanos() as i128) as u128;
+    let count = span.div_ceil(bucket_nanos as u128) as usize;
+    let mut totals = vec![Money::ZERO; count];
+    let ranged = CostFilter {
+        from: Some(from),
+        to: Some(to),
+        ..filter.clone()
+    };
+    for entry in ledger.matching(&ranged) {
+        let offset = (entry.at.nanos() as i128 - from.nanos() as i128) as u128;
+        let index = (offset / bucket_nanos as u128) as usize;
+        totals[index.min(count - 1)] += entry.amount;
+    }
+    totals
+}
+
+/// Where spend lands at `end` if it goes on at the rate seen from `start` to `now`:
+/// `spent × (end − start) / (now − start)`. Before any time has passed there is no rate,
+/// so the projection is what was spent.
+pub fn project_spend(spent: Money, start: Timestamp, now: Timestamp, end: Timestamp) -> Money {
+    let elapsed = now.nanos() as i128 - start.nanos() as i128;
+    let whole = end.nanos() as i128 - start.nanos() as i128;
+    if elapsed <= 0 || whole <= elapsed {
+        return spent;
+    }
+    spent.mul_div(whole, elapsed)
+}
+
 fn add_to(totals: &mut BTreeMap<String, Money>, key: &str, amount: Money) {
     match totals.get_mut(key) {
         Some(total) => *total += amount,
@@ -453,5 +494,39 @@ mod tests {
                 .sum();
             prop_assert_eq!(whole, Money::from_micros(expected));
         }
+    }
+
+    #[test]
+    fn series_buckets_entries_by_time() {
+        let ledger = sample();
+        // $6.50 at 10 s, $1 at 20 s and $0.25 at 30 s; buckets of 15 s, the last cut short.
+        let all = series(&ledger, &CostFilter::default(), t(0), t(40), 15_000_000_000);
+        assert_eq!(
+            all,
+            vec![
+                Money::from_micros(6_500_000),
+                Money::from_micros(1_000_000),
+                Money::from_micros(250_000)
+            ]
+        );
+        let only_a = CostFilter {
+            client: Some(ClientId::new("a")),
+            ..CostFilter::default()
+        };
+        let a = series(&ledger, &only_a, t(0), t(40), 15_000_000_000);
+        assert_eq!(a[0], Money::from_units(4));
+        assert!(series(&ledger, &only_a, t(40), t(0), 1).is_empty());
+        assert!(series(&ledger, &only_a, t(0), t(40), 0).is_empty());
+    }
+
+    #[test]
+    fn spend_is_projected_at_the_rate_so_far() {
+        let spent = Money::from_units(10);
+        assert_eq!(
+            project_spend(spent, t(0), t(10), t(30)),
+            Money::from_units(30)
+        );
+        assert_eq!(project_spend(spent, t(0), t(0), t(30)), spent);
+        assert_eq!(project_spend(spent, t(0), t(40), t(30)), spent);
     }
 }

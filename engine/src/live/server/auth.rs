@@ -203,3 +203,12 @@ impl FromRequest for Caller {
         })
     }
 }
+
+/// `GET /api/whoami`: who the presented token acts for, so a page can show only what
+/// that caller may use (the API enforces it regardless).
+pub async fn whoami(caller: Caller) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(match caller {
+        Caller::Admin => serde_json::json!({ "role": "admin" }),
+        Caller::Client(client) => serde_json::json!({ "role": "client", "client": client }),
+    })
+}

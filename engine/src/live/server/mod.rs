@@ -7,7 +7,9 @@ mod auth;
 mod bookings;
 mod costs;
 mod credentials;
+mod dashboard;
 mod error;
+mod fleet;
 mod health;
 mod openapi;
 mod queue;
@@ -101,9 +103,13 @@ routes! {
     GET "/metrics" => health::metrics,
     GET "/openapi.json" => openapi::serve_document,
     GET "/ws" => ws::events,
+    GET "/api/whoami" => auth::whoami,
     GET "/api/clients" => queue::list_clients,
     POST "/api/clients" => queue::add_client,
     GET "/api/pools" => queue::list_pools,
+    GET "/api/fleet/pools" => fleet::pools,
+    GET "/api/fleet/queue" => fleet::queue,
+    GET "/api/fleet/series" => fleet::series,
     POST "/api/pools" => queue::add_pool,
     POST "/api/cost/estimate" => queue::estimate,
     GET "/api/credentials" => credentials::list,
@@ -119,6 +125,7 @@ routes! {
     POST "/api/bookings" => bookings::create,
     DELETE "/api/bookings/{id}" => bookings::cancel,
     GET "/api/costs" => costs::summary,
+    GET "/api/costs/series" => fleet::cost_series,
     POST "/api/costs" => costs::record,
     GET "/api/quotas" => quotas::list,
     POST "/api/quotas" => quotas::set,
@@ -137,7 +144,8 @@ routes! {
     POST "/api/execution/{id}/complete" => queue::complete,
 }
 
-/// The routes, their JSON, query and path error answers, and the body limit.
+/// The API routes, the dashboard, their JSON, query and path error answers, and the body
+/// limit.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
@@ -148,6 +156,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::from_query(&e).into()))
     .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::from_path(&e).into()));
     register(cfg);
+    dashboard::register(cfg);
 }
 
 /// Opens the engine (with `config`), the vault and the tokens in `db`, binds `bind`, tells `ready` the

@@ -187,6 +187,46 @@ fn schemas() -> Value {
     })
 }
 
+/// The fleet view's answers (a second `json!`, which stays within the macro's recursion
+/// limit).
+fn fleet_schemas() -> Value {
+    let money = json!({ "type": "number", "description": "decimal amount, kept to micro-units" });
+    json!({
+        "PoolGauge": { "type": "object", "properties": {
+            "id": string(), "kind": { "type": "string", "enum": ["rate", "slot"] },
+            "size": { "type": "number" }, "utilisation": { "type": "number", "minimum": 0, "maximum": 1 },
+            "in_use": { "type": "number" }, "available": { "type": "number" },
+            "price": money, "price_per": { "type": "string", "enum": ["hour", "1k_units"] },
+            "refill_per_sec": { "type": "number", "nullable": true },
+            "autoscale": { "type": "object", "nullable": true, "properties": {
+                "min": { "type": "integer" }, "max": { "type": "integer" } } },
+            "scaling": list(json!({ "type": "object", "properties": {
+                "at": instant(), "from": { "type": "number" }, "to": { "type": "number" }, "reason": string() } })) } },
+        "Waits": { "type": "object", "description": "seconds from submission to start", "properties": {
+            "started": { "type": "integer" }, "mean": { "type": "number" }, "p50": { "type": "number" },
+            "p90": { "type": "number" }, "p99": { "type": "number" }, "max": { "type": "number" } } },
+        "QueueView": { "type": "object", "properties": {
+            "queued": { "type": "object", "additionalProperties": { "type": "integer" } },
+            "total_queued": { "type": "integer" }, "running": { "type": "integer" },
+            "waits": { "type": "object", "additionalProperties": reference("Waits") } } },
+        "FleetSeries": { "type": "object", "properties": {
+            "pools": list(string()),
+            "samples": list(json!({ "type": "object", "properties": {
+                "at": instant(), "queued": { "type": "integer" }, "running": { "type": "integer" },
+                "spent": money,
+                "pools": list(json!({ "type": "object", "properties": {
+                    "utilisation": { "type": "number" }, "size": { "type": "number" },
+                    "predicted": { "type": "number", "nullable": true } } })) } })) } },
+        "CostSeries": { "type": "object", "properties": {
+            "from_date": instant(), "to_date": instant(), "bucket_secs": { "type": "integer" },
+            "buckets": list(json!({ "type": "object", "properties": { "start": instant(), "total": money } })),
+            "forecast": { "type": "object", "properties": {
+                "period_start": instant(), "period_end": instant(), "now": instant(),
+                "spent": money, "projected": money,
+                "budget": { "type": "number", "nullable": true } } } } }
+    })
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let id = || path("id", string());
@@ -295,6 +335,36 @@ pub fn document() -> Value {
                 Some(json!({ "type": "object", "additionalProperties": false, "properties": { "actual_cost": { "type": "number" } } })),
                 200, r("RequestState"), &[400, 401, 403, 404, 409, 413, 422]) },
     });
+    // The dashboard's reads, in a second `json!` to stay within the macro's recursion limit.
+    let mut paths = paths;
+    let fleet_paths = json!({
+        "/api/whoami": {
+            "get": op("Who the token acts for: {\"role\": \"admin\"} or {\"role\": \"client\", \"client\": id}", vec![], None, 200, object(), &[401]) },
+        "/api/fleet/pools": {
+            "get": op("Every pool now: size, utilisation, tokens or slots free, price, autoscale bounds and the newest scaling events",
+                vec![], None, 200, list(r("PoolGauge")), &[401]) },
+        "/api/fleet/queue": {
+            "get": op("Queue depth per class, running count, and waits from submission to start per class (a client token: its own waits)",
+                vec![agent(false)], None, 200, r("QueueView"), &[400, 401, 403, 404]) },
+        "/api/fleet/series": {
+            "get": op("The monitor's newest samples: utilisation, size and forecast per pool, queue, running; the fleet's spend for an admin",
+                vec![query("limit", false, json!({ "type": "integer", "minimum": 0 }), "samples answered, newest, 360 by default")],
+                None, 200, r("FleetSeries"), &[400, 401]) },
+        "/api/costs/series": {
+            "get": op("Costs per bucket of time over a range, and this month's spend projected to the month's end beside the budget (a client token: its own)",
+                vec![agent(false), query("type", false, r("CostType"), ""),
+                     query("from_date", false, instant(), "30 days before to_date by default"),
+                     query("to_date", false, instant(), "now by default"),
+                     query("bucket_secs", false, json!({ "type": "integer", "minimum": 1 }), "an hour for ranges up to three days, else a day; at most 2,000 buckets")],
+                None, 200, r("CostSeries"), &[400, 401, 403]) }
+    });
+    if let (Some(all), Value::Object(more)) = (paths.as_object_mut(), fleet_paths) {
+        all.extend(more);
+    }
+    let mut all_schemas = schemas();
+    if let (Some(all), Value::Object(more)) = (all_schemas.as_object_mut(), fleet_schemas()) {
+        all.extend(more);
+    }
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -303,7 +373,7 @@ pub fn document() -> Value {
             "description": format!("Scheduling and resource management for fleets of AI agents. Errors answer {{\"error\", \"field\"?}}; bodies over {MAX_BODY_BYTES} bytes answer 413."),
         },
         "components": {
-            "schemas": schemas(),
+            "schemas": all_schemas,
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
         },
         "security": [ { "bearer": [] } ],

@@ -6,7 +6,10 @@ use serde::Deserialize;
 use super::{ApiError, Caller, ServerState};
 use crate::model::{ClientId, Metric, Quota, QuotaId, QuotaScope};
 
-pub async fn list(state: web::Data<ServerState>, caller: Caller) -> HttpResponse {
+/// The quotas with their usage in the current period (`used`, `allowance`, `usage_ratio`,
+/// `period_start`, `period_end`), which the dashboard's gauges draw.
+pub async fn list(state: web::Data<ServerState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let usage = state.engine.quota_usage().await?;
     let quotas: Vec<Quota> = state
         .engine
         .quotas()
@@ -17,7 +20,19 @@ pub async fn list(state: web::Data<ServerState>, caller: Caller) -> HttpResponse
             Caller::Client(me) => q.applies_to(me),
         })
         .collect();
-    HttpResponse::Ok().json(quotas)
+    let mut listed = Vec::with_capacity(quotas.len());
+    for quota in quotas {
+        let mut item = serde_json::to_value(&quota).map_err(ApiError::internal)?;
+        if let Some(u) = usage.iter().find(|u| u.id == quota.id) {
+            item["used"] = u.used.into();
+            item["allowance"] = u.allowance.into();
+            item["usage_ratio"] = u.usage_ratio.into();
+            item["period_start"] = serde_json::json!(u.period_start);
+            item["period_end"] = serde_json::json!(u.period_end);
+        }
+        listed.push(item);
+    }
+    Ok(HttpResponse::Ok().json(listed))
 }
 
 pub async fn set(
