@@ -70,6 +70,7 @@ pub fn request() -> Request {
         estimated_cost: Some(Money::from_micros(10)),
         alternative: None,
         batch: None,
+        lease_secs: None,
     }
 }
 

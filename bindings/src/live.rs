@@ -213,6 +213,26 @@ impl PyLiveEngine {
         self.block(py, self.engine.cancel(RequestId(request)))
     }
 
+    /// A worker's heartbeat: the running request's lease starts afresh (for `lease_secs`
+    /// if given); a request that is neither completed nor renewed in time expires.
+    #[pyo3(signature = (request, lease_secs = None))]
+    fn renew(&self, py: Python<'_>, request: u64, lease_secs: Option<f64>) -> PyResult<()> {
+        self.block(py, self.engine.renew(RequestId(request), lease_secs))
+    }
+
+    /// Closes the engine cleanly: a last snapshot (unless `storage.snapshot_on_close` is
+    /// off), so the next open replays nothing.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.block(py, self.engine.clone().close())
+    }
+
+    /// Takes a snapshot now and compacts the journal behind it: a dict of what it did
+    /// (`covers`, `snapshot_bytes`, `moved`, `expired`).
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let compaction = self.block(py, self.engine.snapshot())?;
+        serialized(py, &compaction)
+    }
+
     /// `queued`, `running`, `finished`, `refused` or `cancelled`; `None` if unknown.
     fn request_state<'py>(&self, py: Python<'py>, request: u64) -> PyResult<Bound<'py, PyAny>> {
         let state = self.read(py, self.engine.request_state(RequestId(request)));

@@ -65,6 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         estimated_cost: Some(Money::from_micros(30 * tokens as i64)),
                         alternative: None,
                         batch: None,
+                        lease_secs: None,
                     };
                     match engine.submit(request).await? {
                         SubmitOutcome::Started { request, .. } => {

@@ -333,6 +333,7 @@ async fn through_the_live_engine(script: &[(f64, Step)]) -> Vec<Decisions> {
                     estimated_cost: Some(estimate),
                     alternative: None,
                     batch: None,
+                    lease_secs: None,
                 };
                 let (id, outcome) = engine.enqueue(request).await.unwrap();
                 waiting.insert(id.0, outcome);

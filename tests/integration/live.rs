@@ -45,6 +45,7 @@ pub fn request(client: &str, pool: &str, estimate: Money) -> Request {
         estimated_cost: Some(estimate),
         alternative: None,
         batch: None,
+        lease_secs: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod crash;
 mod fleet;
+mod lease;
 mod live;
 #[cfg(feature = "plot")]
 mod plot;

@@ -193,6 +193,7 @@ async fn play(engine: &LiveEngine, clock: &VirtualClock, ops: &[Op], cut: Option
                         max_size: 3,
                         max_wait_secs: 30.0,
                     }),
+                    lease_secs: None,
                 };
                 if let Ok((id, _outcome)) = engine.enqueue(request).await {
                     submitted.push(id);

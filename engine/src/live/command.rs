@@ -52,6 +52,12 @@ pub enum Command {
     Cancel {
         request: RequestId,
     },
+    /// A heartbeat: the running request's lease starts afresh (for `lease_secs`, if given).
+    Renew {
+        request: RequestId,
+        #[serde(default)]
+        lease_secs: Option<f64>,
+    },
     Reserve {
         client: ClientId,
         estimate: Option<Money>,

@@ -8,7 +8,8 @@ use tokio::sync::oneshot;
 
 use super::command::Command;
 use super::engine::{LiveError, RequestRecord, RequestState, SubmitOutcome};
-use crate::actors::{Batching, Book, CancelBooking, CompleteBooking};
+use super::lease::{LeaseConfig, LeaseExpiry, Leases};
+use crate::actors::{Batching, Book, CancelBooking, CompleteBooking, Publish};
 use crate::actors::{
     CancelRequest, Charge, Completion, CreditOp, CreditReply, Dispatches, Fleet, Job, JobVariant,
     QuotaOp,
@@ -16,7 +17,8 @@ use crate::actors::{
 use crate::clock::{Clock, VirtualClock};
 use crate::config::secs;
 use crate::model::{
-    Booking, CostEntry, Money, Need, Request, RequestId, Timestamp, ValidationError,
+    Booking, CostEntry, Event, EventKind, Money, Need, Request, RequestId, Timestamp,
+    ValidationError, ensure_lease,
 };
 use crate::policy::admission::{Refusal, RefusalReason};
 use crate::policy::batch::BatchRule;
@@ -99,10 +101,13 @@ pub(super) struct Driver {
     batches: HashMap<RequestId, Batch>,
     /// The batch each member of a formed batch belongs to.
     member_of: HashMap<RequestId, RequestId>,
+    lease_config: LeaseConfig,
+    /// Running requests with a lease, by its end.
+    leases: Leases,
 }
 
 impl Driver {
-    pub(super) fn new(clock: VirtualClock, fleet: Fleet) -> Driver {
+    pub(super) fn new(clock: VirtualClock, fleet: Fleet, lease_config: LeaseConfig) -> Driver {
         Driver {
             applied_at: clock.now(),
             clock,
@@ -115,11 +120,24 @@ impl Driver {
             groups: BTreeMap::new(),
             batches: HashMap::new(),
             member_of: HashMap::new(),
+            lease_config,
+            leases: Leases::default(),
         }
     }
 
     /// A driver a snapshot saved, around a restored fleet.
-    pub(super) fn restore(clock: VirtualClock, fleet: Fleet, image: DriverImage) -> Driver {
+    pub(super) fn restore(
+        clock: VirtualClock,
+        fleet: Fleet,
+        lease_config: LeaseConfig,
+        image: DriverImage,
+    ) -> Driver {
+        let mut leases = Leases::default();
+        for record in &image.records {
+            if let (RequestState::Running, Some(until)) = (record.state, record.lease_until) {
+                leases.hold(record.request, until);
+            }
+        }
         let member_of = image
             .batches
             .iter()
@@ -137,7 +155,82 @@ impl Driver {
             groups: image.groups.into_iter().collect(),
             batches: image.batches.into_iter().collect(),
             member_of,
+            lease_config,
+            leases,
         }
+    }
+
+    /// When the engine must wake next by itself: queued work may start, or a lease ends.
+    pub(super) fn next_wake(&self) -> Option<Timestamp> {
+        match (self.wake_at, self.leases.next_end()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Expires the running requests whose lease has ended by now.
+    async fn expire_leases(&mut self) -> Result<Dispatches, LiveError> {
+        let now = self.clock.now();
+        let mut all = Dispatches::default();
+        for request in self.leases.take_ended(now) {
+            let Some(record) = self.records.get(&request) else {
+                continue;
+            };
+            let (client, lease_secs) = (record.client.clone(), record.lease_secs.unwrap_or(0.0));
+            let held_secs = record
+                .started_at
+                .map_or(0.0, |at| now.since(at).as_secs_f64());
+            let settle = self.lease_config.on_expiry == LeaseExpiry::Settle;
+            self.fleet.ledger().do_send(Publish(Event {
+                at: now,
+                kind: EventKind::RequestExpired {
+                    request,
+                    client,
+                    lease_secs,
+                    held_secs,
+                    settled: settle,
+                },
+            }));
+            let out = self.end_running(request, None, !settle).await?;
+            if let Some(record) = self.records.get_mut(&request) {
+                record.state = RequestState::Expired;
+                record.lease_until = None;
+            }
+            all.merge(out);
+        }
+        Ok(all)
+    }
+
+    /// A heartbeat: the lease of a running request starts afresh.
+    fn renew(&mut self, request: RequestId, lease_secs: Option<f64>) -> Result<(), LiveError> {
+        if let Some(secs) = lease_secs {
+            ensure_lease("lease_secs", secs)?;
+        }
+        let now = self.clock.now();
+        let record = self
+            .records
+            .get_mut(&request)
+            .filter(|r| r.state == RequestState::Running)
+            .ok_or_else(|| LiveError::Unknown {
+                kind: "running request",
+                id: request.to_string(),
+            })?;
+        let Some(secs) = lease_secs.or(record.lease_secs) else {
+            return Err(ValidationError::new(
+                "lease_secs",
+                "none",
+                format!("a lease length: request {request} was started without a lease"),
+            )
+            .into());
+        };
+        if let Some(until) = record.lease_until {
+            self.leases.drop_lease(request, until);
+        }
+        let until = now.saturating_add(secs_duration(secs));
+        record.lease_secs = Some(secs);
+        record.lease_until = Some(until);
+        self.leases.hold(request, until);
+        Ok(())
     }
 
     /// What the driver follows, for a snapshot (the fleet's actors save their own).
@@ -222,6 +315,11 @@ impl Driver {
                     record.waited_secs = Some(now.since(record.queued_at).as_secs_f64());
                     record.downgraded = started.downgraded;
                     record.batch = batch.then_some(started.request);
+                    if let Some(secs) = record.lease_secs {
+                        let until = now.saturating_add(secs_duration(secs));
+                        record.lease_until = Some(until);
+                        self.leases.hold(member, until);
+                    }
                 }
                 if let Some(tell) = self.waiting.remove(&member) {
                     let outcome = SubmitOutcome::Started {
@@ -310,6 +408,9 @@ impl Driver {
     ) -> Result<Dispatches, LiveError> {
         let now = self.clock.now();
         if let Some(record) = self.records.get_mut(&request) {
+            if let Some(until) = record.lease_until.take() {
+                self.leases.drop_lease(request, until);
+            }
             record.state = if cancelled {
                 RequestState::Cancelled
             } else {
@@ -423,7 +524,11 @@ impl Driver {
                     batching,
                 };
                 self.next_request = self.next_request.max(request.id.0 + 1);
-                let record = RequestRecord::queued(request, self.clock.now());
+                let record = RequestRecord::queued(
+                    request,
+                    self.clock.now(),
+                    self.lease_config.default_secs,
+                );
                 self.records.insert(request.id, record);
                 let out = self.fleet.submit(vec![job]).await?;
                 self.settle_dispatches(out);
@@ -542,10 +647,25 @@ impl Driver {
                 let booking = self.fleet.bookings().send(CompleteBooking(*id)).await??;
                 return Ok(Reply::Booking(booking));
             }
-            Command::Wake => self.fleet.wake().await?,
+            Command::Renew {
+                request,
+                lease_secs,
+            } => {
+                self.renew(*request, *lease_secs)?;
+                return Ok(Reply::Done);
+            }
+            Command::Wake => {
+                let mut out = self.fleet.wake().await?;
+                out.merge(self.expire_leases().await?);
+                out
+            }
             Command::Tick => self.fleet.tick().await?,
         };
         self.settle_dispatches(out);
         Ok(Reply::Done)
     }
+}
+
+fn secs_duration(secs: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::MAX)
 }

@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, broadcast, oneshot};
 use super::command::Command;
 use super::driver::{Driver, Reply};
 use super::journal::{self, Compaction, Journal, Location, SnapshotRow, StoreError};
+use super::lease::LeaseConfig;
 use super::snapshot::{self, EngineImage};
 use super::storage::StorageConfig;
 use crate::actors::{
@@ -55,6 +56,8 @@ pub struct LiveConfig {
     pub no_group_commit: bool,
     /// Snapshots, compaction and the trace archive.
     pub storage: StorageConfig,
+    /// Leases on started requests: the default length, and what expiry does.
+    pub leases: LeaseConfig,
 }
 
 impl LiveConfig {
@@ -63,7 +66,8 @@ impl LiveConfig {
     pub fn validate(&self) -> Result<(), ValidationError> {
         self.scheduler.validate()?;
         self.monitor.validate()?;
-        self.storage.validate()
+        self.storage.validate()?;
+        self.leases.validate()
     }
 
     /// Reads settings from a file: JSON if its name ends in `.json`, RON otherwise (as a
@@ -173,6 +177,8 @@ pub enum RequestState {
     Finished,
     Refused,
     Cancelled,
+    /// Started, then neither completed nor renewed within its lease.
+    Expired,
 }
 
 /// What the engine knows of a request: where it stands, when it moved, why it was refused,
@@ -199,10 +205,16 @@ pub struct RequestRecord {
     pub charged: Option<Money>,
     /// How well its reservation fitted the actual cost (1 is exact).
     pub efficiency: Option<f64>,
+    /// Its lease once started: its own, or the engine's default.
+    #[serde(default)]
+    pub lease_secs: Option<f64>,
+    /// When its lease ends unless completed or renewed (while it runs).
+    #[serde(default)]
+    pub lease_until: Option<Timestamp>,
 }
 
 impl RequestRecord {
-    pub(super) fn queued(request: &Request, at: Timestamp) -> RequestRecord {
+    pub(super) fn queued(request: &Request, at: Timestamp, lease: Option<f64>) -> RequestRecord {
         RequestRecord {
             request: request.id,
             client: request.client.clone(),
@@ -218,6 +230,8 @@ impl RequestRecord {
             message: None,
             charged: None,
             efficiency: None,
+            lease_secs: request.lease_secs.or(lease),
+            lease_until: None,
         }
     }
 }
@@ -306,6 +320,7 @@ impl LiveEngine {
         timers: bool,
     ) -> Result<LiveEngine, LiveError> {
         config.storage.validate()?;
+        config.leases.validate()?;
         let scheduler = SchedulerSettings::try_from(&config.scheduler)?;
         let monitor = MonitorSettings::try_from(&config.monitor)?;
         let sample_every = monitor.sample_every;
@@ -326,7 +341,8 @@ impl LiveEngine {
             request_events: true,
         };
         let (system, arbiter) = start_system()?;
-        let (driver, covers, entries) = Self::rebuild(stored, setup, &arbiter).await?;
+        let (driver, covers, entries) =
+            Self::rebuild(stored, setup, config.leases.clone(), &arbiter).await?;
         let clock = driver.clock.clone();
         let opened_at = time.now();
         let inner = Arc::new(Inner {
@@ -361,6 +377,7 @@ impl LiveEngine {
     async fn rebuild(
         stored: journal::Stored,
         mut setup: FleetSetup,
+        leases: LeaseConfig,
         arbiter: &ArbiterHandle,
     ) -> Result<(Driver, i64, Vec<journal::Entry>), LiveError> {
         let mut refused = None;
@@ -390,7 +407,8 @@ impl LiveEngine {
                     setup.clock = Arc::new(clock.clone());
                     let fleet = Fleet::restore(setup, arbiter, fleet)?;
                     tracing::info!(covers, "state loaded from a snapshot");
-                    return Ok((Driver::restore(clock, fleet, driver), covers, entries));
+                    let driver = Driver::restore(clock, fleet, leases, driver);
+                    return Ok((driver, covers, entries));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "snapshot skipped");
@@ -415,7 +433,7 @@ impl LiveEngine {
         let clock = VirtualClock::starting_at(Timestamp::EPOCH);
         setup.clock = Arc::new(clock.clone());
         let fleet = Fleet::start(setup, arbiter)?;
-        Ok((Driver::new(clock, fleet), 0, stored.entries))
+        Ok((Driver::new(clock, fleet, leases), 0, stored.entries))
     }
 
     async fn replay(&self, entries: Vec<journal::Entry>) -> Result<(), LiveError> {
@@ -438,7 +456,7 @@ impl LiveEngine {
         if count > 0 {
             tracing::info!(commands = count, "state rebuilt from the journal");
         }
-        let wake = driver.wake_at;
+        let wake = driver.next_wake();
         drop(driver);
         self.arm_wake(wake);
         Ok(())
@@ -485,7 +503,7 @@ impl LiveEngine {
             (
                 reply,
                 durable,
-                driver.wake_at,
+                driver.next_wake(),
                 notices,
                 image.map(|i| (seq, i)),
             )
@@ -646,7 +664,7 @@ impl LiveEngine {
                 .driver
                 .lock()
                 .await
-                .wake_at
+                .next_wake()
                 .is_some_and(|w| w <= now);
             if due && let Err(e) = engine.execute(Command::Wake).await {
                 tracing::warn!(error = %e, "wake failed");
@@ -882,6 +900,22 @@ impl LiveEngine {
     /// Cancels a queued or running request.
     pub async fn cancel(&self, request: RequestId) -> Result<(), LiveError> {
         self.execute(Command::Cancel { request }).await.map(drop)
+    }
+
+    /// A heartbeat from the request's worker: its lease starts afresh, for `lease_secs`
+    /// if given (else its current length). Only a running request with a lease (its own
+    /// or the default) can be renewed.
+    pub async fn renew(
+        &self,
+        request: RequestId,
+        lease_secs: Option<f64>,
+    ) -> Result<(), LiveError> {
+        self.execute(Command::Renew {
+            request,
+            lease_secs,
+        })
+        .await
+        .map(drop)
     }
 
     /// Where a request stands, if the engine knows it.

@@ -7,6 +7,7 @@ mod command;
 mod driver;
 mod engine;
 mod journal;
+mod lease;
 #[cfg(feature = "server")]
 pub mod server;
 mod snapshot;
@@ -18,5 +19,6 @@ pub use engine::{
     ConfigFileError, LiveConfig, LiveEngine, LiveError, RequestRecord, RequestState, SubmitOutcome,
 };
 pub use journal::{Compaction, DbInfo, Location, SnapshotInfo, StoreError, info, vacuum};
+pub use lease::{LeaseConfig, LeaseExpiry};
 pub use snapshot::EngineImage;
 pub use storage::StorageConfig;

@@ -129,6 +129,16 @@ pub enum EventKind {
         request: RequestId,
         client: ClientId,
     },
+    /// A started request was neither completed nor renewed within its lease: its capacity
+    /// went back and its reservation was settled at what it used (`settled`) or released.
+    #[serde(rename = "request.expired")]
+    RequestExpired {
+        request: RequestId,
+        client: ClientId,
+        lease_secs: f64,
+        held_secs: f64,
+        settled: bool,
+    },
 }
 
 impl EventKind {
@@ -155,6 +165,7 @@ impl EventKind {
             EventKind::RequestRefused { .. } => "request.refused",
             EventKind::RequestFinished { .. } => "request.finished",
             EventKind::RequestCancelled { .. } => "request.cancelled",
+            EventKind::RequestExpired { .. } => "request.expired",
         }
     }
 
@@ -177,7 +188,8 @@ impl EventKind {
             | EventKind::RequestStarted { client, .. }
             | EventKind::RequestRefused { client, .. }
             | EventKind::RequestFinished { client, .. }
-            | EventKind::RequestCancelled { client, .. } => Some(client),
+            | EventKind::RequestCancelled { client, .. }
+            | EventKind::RequestExpired { client, .. } => Some(client),
             EventKind::ResourceCreated { .. }
             | EventKind::QuotaUpdated { .. }
             | EventKind::PoolScaled { .. } => None,

@@ -30,7 +30,7 @@ pub use ids::{
 pub use money::Money;
 pub use pool::{AutoscaleBounds, Pool, PoolKind};
 pub use quota::{Metric, Period, Quota, QuotaScope};
-pub use request::{Alternative, BatchGroup, Need, Request, RequestClass};
+pub use request::{Alternative, BatchGroup, Need, Request, RequestClass, ensure_lease};
 pub use reservation::{Reservation, ReservationStatus};
 pub use resource::{Resource, ResourceKind, ResourceStatus};
 pub use time::Timestamp;

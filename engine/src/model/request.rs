@@ -104,6 +104,10 @@ pub struct Request {
     /// Gather with like requests into one dispatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchGroup>,
+    /// Once started, it must complete or be renewed within this many seconds, or it
+    /// expires and its capacity goes back (live engine; its default lease if unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<f64>,
 }
 
 impl Request {
@@ -114,6 +118,9 @@ impl Request {
         validate_needs("needs", &self.needs).map_err(within)?;
         if let Some(cost) = self.estimated_cost {
             ensure(!cost.is_negative(), "estimated_cost", cost, "zero or more").map_err(within)?;
+        }
+        if let Some(lease) = self.lease_secs {
+            ensure_lease("lease_secs", lease).map_err(within)?;
         }
         if let Some(alt) = &self.alternative {
             validate_needs("alternative.needs", &alt.needs).map_err(within)?;
@@ -155,6 +162,16 @@ fn validate_needs(field: &str, needs: &[Need]) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A lease length: seconds, finite and above zero.
+pub fn ensure_lease(field: &str, secs: f64) -> Result<(), ValidationError> {
+    ensure(
+        secs.is_finite() && secs > 0.0 && secs <= 365.0 * 86_400.0,
+        field,
+        secs,
+        "a number of seconds above zero, at most a year",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +189,7 @@ mod tests {
             estimated_cost: Some(Money::from_micros(24_000)),
             alternative: None,
             batch: None,
+            lease_secs: None,
         }
     }
 

@@ -142,6 +142,7 @@ routes! {
     GET "/api/cost/{id}" => queue::cost,
     POST "/api/execution/{id}/cancel" => queue::cancel,
     POST "/api/execution/{id}/complete" => queue::complete,
+    POST "/api/execution/{id}/heartbeat" => queue::heartbeat,
 }
 
 /// The API routes, the dashboard, their JSON, query and path error answers, and the body

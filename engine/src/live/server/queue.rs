@@ -126,6 +126,9 @@ pub struct EnqueueBody {
     alternative: Option<Alternative>,
     /// Gather with like requests of the same client into one dispatch.
     batch: Option<BatchGroup>,
+    /// Once started, complete or renew (`POST /api/execution/{id}/heartbeat`) within this
+    /// many seconds, or the request expires (the server's default lease if absent).
+    lease_secs: Option<f64>,
 }
 
 fn normal() -> RequestClass {
@@ -149,6 +152,7 @@ pub async fn enqueue(
         estimated_cost: body.estimated_cost,
         alternative: body.alternative,
         batch: body.batch,
+        lease_secs: body.lease_secs,
     };
     // The answer carries the state; waiting for the start is the caller's choice (poll or
     // watch the WebSocket).
@@ -313,5 +317,32 @@ pub async fn complete(
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "request_id": id,
         "state": state_of(&state, id).await,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatBody {
+    /// A new lease length; the request's own when absent.
+    lease_secs: Option<f64>,
+}
+
+/// A worker's heartbeat: the running request's lease starts afresh.
+pub async fn heartbeat(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: HeartbeatBody = optional_body(&body)?;
+    let (id, _) = owned_request(&state, &caller, &id).await?;
+    conflict_unless(id, state_of(&state, id).await, &[RequestState::Running])?;
+    state.engine.renew(id, body.lease_secs).await?;
+    let record = state.engine.request(id).await;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "request_id": id,
+        "state": record.as_ref().map(|r| r.state),
+        "lease_secs": record.as_ref().and_then(|r| r.lease_secs),
+        "lease_until": record.as_ref().and_then(|r| r.lease_until),
     })))
 }
