@@ -168,6 +168,8 @@ fn gpu() -> Resource {
         name: "A100 #1".to_owned(),
         kind: ResourceKind::Gpu,
         specs: BTreeMap::new(),
+        description: String::new(),
+        owner: None,
         status: ResourceStatus::Available,
         cost_per_hour: Money::from_micros(2_500_000),
         max_booking_hours: 24,

@@ -129,6 +129,34 @@ pub enum EventKind {
         request: RequestId,
         client: ClientId,
     },
+    /// An admin paid credit into a client's account.
+    #[serde(rename = "credit.topped_up")]
+    CreditToppedUp {
+        client: ClientId,
+        amount: Money,
+        available: Money,
+    },
+    /// Available credit moved from `client` to `to` (seed 003's sharing).
+    #[serde(rename = "credit.transferred")]
+    CreditTransferred {
+        client: ClientId,
+        to: ClientId,
+        amount: Money,
+    },
+    /// Usage counted directly, for work that did not go through the queue.
+    #[serde(rename = "usage.consumed")]
+    UsageConsumed {
+        client: ClientId,
+        metric: String,
+        amount: u64,
+        charged: Money,
+    },
+    #[serde(rename = "quota.removed")]
+    QuotaRemoved { id: QuotaId },
+    #[serde(rename = "resource.removed")]
+    ResourceRemoved { id: ResourceId },
+    #[serde(rename = "client.removed")]
+    ClientRemoved { client: ClientId },
 }
 
 impl EventKind {
@@ -155,6 +183,12 @@ impl EventKind {
             EventKind::RequestRefused { .. } => "request.refused",
             EventKind::RequestFinished { .. } => "request.finished",
             EventKind::RequestCancelled { .. } => "request.cancelled",
+            EventKind::CreditToppedUp { .. } => "credit.topped_up",
+            EventKind::CreditTransferred { .. } => "credit.transferred",
+            EventKind::UsageConsumed { .. } => "usage.consumed",
+            EventKind::QuotaRemoved { .. } => "quota.removed",
+            EventKind::ResourceRemoved { .. } => "resource.removed",
+            EventKind::ClientRemoved { .. } => "client.removed",
         }
     }
 
@@ -177,8 +211,14 @@ impl EventKind {
             | EventKind::RequestStarted { client, .. }
             | EventKind::RequestRefused { client, .. }
             | EventKind::RequestFinished { client, .. }
-            | EventKind::RequestCancelled { client, .. } => Some(client),
+            | EventKind::RequestCancelled { client, .. }
+            | EventKind::CreditToppedUp { client, .. }
+            | EventKind::CreditTransferred { client, .. }
+            | EventKind::UsageConsumed { client, .. }
+            | EventKind::ClientRemoved { client } => Some(client),
             EventKind::ResourceCreated { .. }
+            | EventKind::QuotaRemoved { .. }
+            | EventKind::ResourceRemoved { .. }
             | EventKind::QuotaUpdated { .. }
             | EventKind::PoolScaled { .. } => None,
         }

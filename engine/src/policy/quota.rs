@@ -408,7 +408,10 @@ fn ensure_unchanged<T: PartialEq + fmt::Debug>(
     Err(ValidationError::new(
         field,
         format!("{new:?}"),
-        format!("{current:?} as before (remove the quota and add it again to change its {field})"),
+        format!(
+            "{current:?} as before (to change its {field}, remove the quota with \
+             `DELETE /api/quotas/{{id}}` or `LiveEngine::remove_quota`, then add it again)"
+        ),
     ))
 }
 
@@ -917,7 +920,7 @@ mod tests {
         assert_eq!(err.field, "quota[daily-calls].period");
         assert!(
             err.to_string()
-                .contains("remove the quota and add it again"),
+                .contains("remove the quota with `DELETE /api/quotas/{id}`"),
             "{err}"
         );
         let mut bad = daily(40);

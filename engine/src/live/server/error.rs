@@ -20,6 +20,15 @@ pub struct ApiError {
     error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// The value refused, as text, when one value was at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    /// What would have been accepted in its place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected: Option<String>,
+    /// Why work was refused (`quota`, `credit`, …), for clients that map it to a type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     /// The confirmed booking a new one would overlap.
     #[serde(skip_serializing_if = "Option::is_none")]
     conflict: Option<Box<Booking>>,
@@ -31,6 +40,9 @@ impl ApiError {
             status,
             error: error.into(),
             field: None,
+            value: None,
+            expected: None,
+            reason: None,
             conflict: None,
         }
     }
@@ -62,16 +74,33 @@ impl ApiError {
     }
 
     pub fn bad_query(field: &str, got: &str, expected: &str) -> Self {
-        Self::new(
+        let mut error = Self::new(
             StatusCode::BAD_REQUEST,
             format!("invalid {field}: got {got:?}, expected {expected}"),
         )
-        .with_field(field)
+        .with_field(field);
+        error.value = Some(got.to_owned());
+        error.expected = Some(expected.to_owned());
+        error
     }
 
     pub fn invalid(e: ValidationError) -> Self {
-        let field = e.field.clone();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).with_field(field)
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
+        error.field = Some(e.field);
+        error.value = Some(e.value);
+        error.expected = Some(e.expected);
+        error
+    }
+
+    /// Work refused for `reason` (`quota`, `credit`): 429 for a quota, 402 for credit.
+    pub fn refused(reason: &'static str, message: impl Into<String>) -> Self {
+        let status = match reason {
+            "credit" => StatusCode::PAYMENT_REQUIRED,
+            _ => StatusCode::TOO_MANY_REQUESTS,
+        };
+        let mut error = Self::new(status, message);
+        error.reason = Some(reason);
+        error
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -153,6 +182,8 @@ impl From<LiveError> for ApiError {
         match e {
             LiveError::Invalid(v) => Self::invalid(v),
             LiveError::Unknown { kind, id } => Self::not_found(kind, id),
+            LiveError::InUse(message) => Self::new(StatusCode::CONFLICT, message),
+            LiveError::QuotaExceeded(message) => Self::refused("quota", message),
             LiveError::Booking(b) => b.into(),
             LiveError::Credit(b) => b.into(),
             LiveError::Cost(LedgerError::Invalid(v)) => Self::invalid(v),
@@ -201,6 +232,8 @@ impl From<ReserveError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
                     .with_field("estimated_cost")
             }
+            e @ ReserveError::InsufficientCredit { .. } => Self::refused("credit", e.to_string()),
+            ReserveError::Invalid(v) => Self::invalid(v),
             e => Self::new(StatusCode::CONFLICT, e.to_string()),
         }
     }
