@@ -406,14 +406,16 @@ impl Driver {
     /// slots to the other clients), then it is removed.
     async fn remove_client(&mut self, client: &ClientId, drain: bool) -> Result<(), LiveError> {
         self.fleet.client(client)?;
-        let mut requests: Vec<RequestId> = self
+        // Queued ones first, so that a slot freed by a running one is not given to them.
+        let mut requests: Vec<(bool, RequestId)> = self
             .records
             .values()
             .filter(|r| &r.client == client)
             .filter(|r| matches!(r.state, RequestState::Queued | RequestState::Running))
-            .map(|r| r.request)
+            .map(|r| (r.state == RequestState::Running, r.request))
             .collect();
         requests.sort();
+        let requests: Vec<RequestId> = requests.into_iter().map(|(_, id)| id).collect();
         let reservations = self
             .fleet
             .scheduler()

@@ -182,7 +182,11 @@ impl From<LiveError> for ApiError {
         match e {
             LiveError::Invalid(v) => Self::invalid(v),
             LiveError::Unknown { kind, id } => Self::not_found(kind, id),
-            LiveError::InUse(message) => Self::new(StatusCode::CONFLICT, message),
+            LiveError::InUse(message) => {
+                let mut error = Self::new(StatusCode::CONFLICT, message);
+                error.reason = Some("in_use");
+                error
+            }
             LiveError::QuotaExceeded(message) => Self::refused("quota", message),
             LiveError::Booking(b) => b.into(),
             LiveError::Credit(b) => b.into(),
@@ -234,6 +238,9 @@ impl From<ReserveError> for ApiError {
             }
             e @ ReserveError::InsufficientCredit { .. } => Self::refused("credit", e.to_string()),
             ReserveError::Invalid(v) => Self::invalid(v),
+            e @ ReserveError::SameAccount(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).with_field("to")
+            }
             e => Self::new(StatusCode::CONFLICT, e.to_string()),
         }
     }
