@@ -907,19 +907,19 @@ mod tests {
         let (mut book, a) = book();
         let b = ClientId::new("b");
         book.open_account(b.clone(), units(10)).unwrap();
-        let held = book.reserve(&a, None, Some(units(900)), t(0)).unwrap().id;
+        let held = book.reserve(&a, None, Some(units(100)), t(0)).unwrap().id;
         // Reserved credit is not available to give away.
         assert_eq!(
-            book.transfer(&a, &b, units(101)),
+            book.transfer(&a, &b, units(901)),
             Err(ReserveError::InsufficientCredit {
                 client: a.clone(),
-                needed: units(101),
-                available: units(100),
+                needed: units(901),
+                available: units(900),
             })
         );
-        book.transfer(&a, &b, units(100)).unwrap();
-        assert_eq!(book.account(&a), Some(balance(0, 900, 0)));
-        assert_eq!(book.account(&b), Some(balance(110, 0, 0)));
+        book.transfer(&a, &b, units(900)).unwrap();
+        assert_eq!(book.account(&a), Some(balance(0, 100, 0)));
+        assert_eq!(book.account(&b), Some(balance(910, 0, 0)));
         assert_eq!(
             book.transfer(&a, &a, units(1)),
             Err(ReserveError::SameAccount(a.clone()))
