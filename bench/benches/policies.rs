@@ -12,7 +12,7 @@ use quartermaster::model::{
     ClientId, Metric, Money, Period, Pool, PoolId, PoolKind, Quota, QuotaScope, RequestId,
     Resource, ResourceId, ResourceKind, ResourceStatus, Tier, Timestamp,
 };
-use quartermaster::policy::admission::{Demand, Gate, Verdict};
+use quartermaster::policy::admission::{Demand, Gate, Used, Verdict};
 use quartermaster::policy::booking::BookingBook;
 use quartermaster::policy::priority::{self, FairShare, PriorityWeights};
 use quartermaster::policy::quota::QuotaSet;
@@ -312,6 +312,7 @@ fn admission(c: &mut Criterion) {
                             &admitted,
                             estimate.scale(0.5),
                             step,
+                            &Used::default(),
                             now + step,
                         );
                         black_box(finished).expect("an active reservation");

@@ -20,12 +20,10 @@ pub struct ApiError {
     error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
-    /// The value refused, as text, when one value was at fault.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<String>,
-    /// What would have been accepted in its place.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expected: Option<String>,
+    /// The value refused and what was expected, when one value was at fault (boxed: most
+    /// errors have none, and handlers return this by value).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    detail: Option<Box<Detail>>,
     /// Why work was refused (`quota`, `credit`, …), for clients that map it to a type.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
@@ -40,8 +38,7 @@ impl ApiError {
             status,
             error: error.into(),
             field: None,
-            value: None,
-            expected: None,
+            detail: None,
             reason: None,
             conflict: None,
         }
@@ -79,16 +76,20 @@ impl ApiError {
             format!("invalid {field}: got {got:?}, expected {expected}"),
         )
         .with_field(field);
-        error.value = Some(got.to_owned());
-        error.expected = Some(expected.to_owned());
+        error.detail = Some(Box::new(Detail {
+            value: got.to_owned(),
+            expected: expected.to_owned(),
+        }));
         error
     }
 
     pub fn invalid(e: ValidationError) -> Self {
         let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
         error.field = Some(e.field);
-        error.value = Some(e.value);
-        error.expected = Some(e.expected);
+        error.detail = Some(Box::new(Detail {
+            value: e.value,
+            expected: e.expected,
+        }));
         error
     }
 
@@ -149,6 +150,13 @@ impl ApiError {
     pub fn from_path(e: &PathError) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("no such id: {e}"))
     }
+}
+
+/// The value at fault, as text, and what would have been accepted in its place.
+#[derive(Debug, Serialize)]
+struct Detail {
+    value: String,
+    expected: String,
 }
 
 /// serde names a missing or unknown field between backticks (other messages quote values).
