@@ -36,7 +36,15 @@ fn op(
         ok.to_string(),
         json!({ "description": "success", "content": { "application/json": { "schema": schema } } }),
     );
-    for status in errors {
+    // Any body can be malformed or of the wrong media type, and any query unreadable.
+    let mut implied = Vec::new();
+    if body.is_some() {
+        implied.extend([400, 415]);
+    }
+    if params.iter().any(|p| p["in"] == "query") {
+        implied.push(400);
+    }
+    for status in errors.iter().chain(&implied) {
         responses.insert(
             status.to_string(),
             json!({ "description": "error", "content": { "application/json": { "schema": reference("Error") } } }),
@@ -467,6 +475,8 @@ pub fn document() -> Value {
     if let (Some(all), Value::Object(more)) = (all_schemas.as_object_mut(), fleet_schemas()) {
         all.extend(more);
     }
+    nullable_optionals(&mut all_schemas);
+    nullable_optionals(&mut paths);
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -542,6 +552,37 @@ fn budget_paths() -> Value {
         "/api/tokens/{id}": {
             "delete": op("Revoke a token (admin): refused from its next request on", vec![seq()], None, 200, r("Token"), &[401, 403, 404]) },
     })
+}
+
+/// Marks every property a schema does not require as nullable: answers write an absent
+/// optional value as `null` (serde's `Option`), and bodies may too.
+fn nullable_optionals(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let required: Vec<String> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                for (name, property) in properties.iter_mut() {
+                    if !required.contains(name)
+                        && let Some(fields) = property.as_object_mut()
+                        && fields.contains_key("type")
+                    {
+                        fields.insert("nullable".into(), Value::Bool(true));
+                    }
+                }
+            }
+            map.values_mut().for_each(nullable_optionals);
+        }
+        Value::Array(items) => items.iter_mut().for_each(nullable_optionals),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
