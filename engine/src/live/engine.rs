@@ -251,7 +251,7 @@ pub struct RequestRecord {
     /// What it asked of each pool.
     pub needs: Vec<Need>,
     /// What its cheaper alternative asks, if it has one (held instead when downgraded).
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternative: Option<Vec<Need>>,
 }
 

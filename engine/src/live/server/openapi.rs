@@ -213,7 +213,9 @@ fn schemas() -> Value {
             "started_at": instant(), "ended_at": instant(),
             "waited_secs": { "type": "number" }, "downgraded": { "type": "boolean" },
             "batch": { "type": "integer" }, "reason": string(), "message": string(),
-            "charged": money, "efficiency": { "type": "number" } } },
+            "charged": money, "efficiency": { "type": "number" },
+            "needs": list(reference("Need")),
+            "alternative": { "type": "array", "items": reference("Need"), "description": "its cheaper alternative's needs, if any" } } },
         "RequestCost": { "type": "object", "properties": {
             "request_id": { "type": "integer" }, "agent_id": string(), "state": string(),
             "charged": money, "efficiency": { "type": "number" } } },
