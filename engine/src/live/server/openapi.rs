@@ -97,6 +97,7 @@ fn list(item: Value) -> Value {
 
 fn schemas() -> Value {
     let money = money();
+    let needs = list(reference("Need"));
     let mut all = json!({
         "Error": { "type": "object", "required": ["error"], "properties": {
             "error": string(), "field": string(),
@@ -214,8 +215,7 @@ fn schemas() -> Value {
             "waited_secs": { "type": "number" }, "downgraded": { "type": "boolean" },
             "batch": { "type": "integer" }, "reason": string(), "message": string(),
             "charged": money, "efficiency": { "type": "number" },
-            "needs": list(reference("Need")),
-            "alternative": { "type": "array", "items": reference("Need"), "description": "its cheaper alternative's needs, if any" } } },
+            "needs": needs.clone(), "alternative": needs } },
         "RequestCost": { "type": "object", "properties": {
             "request_id": { "type": "integer" }, "agent_id": string(), "state": string(),
             "charged": money, "efficiency": { "type": "number" } } },
