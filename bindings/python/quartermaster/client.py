@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
@@ -445,7 +444,3 @@ class AsyncClient(_Base):
     ) -> dict[str, Any]:
         plan = plans.record_cost(client, cost_type, category, amount, metadata)
         return await self._run(plan)  # type: ignore[no-any-return]
-
-
-# Keep the generator protocol's names importable for type checkers of callers.
-_ = (Iterator, AsyncIterator)
