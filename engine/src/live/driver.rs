@@ -68,7 +68,9 @@ struct Batch {
     /// Whether any member completed (rather than all cancelling).
     completed: bool,
     /// Usage reported by the members so far; counted only if every member reports it.
+    #[serde(default)]
     used: Option<Usage>,
+    #[serde(default)]
     unreported: bool,
 }
 

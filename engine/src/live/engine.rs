@@ -249,6 +249,7 @@ pub struct RequestRecord {
     /// How well its reservation fitted the actual cost (1 is exact).
     pub efficiency: Option<f64>,
     /// What it asked of each pool.
+    #[serde(default)]
     pub needs: Vec<Need>,
     /// What its cheaper alternative asks, if it has one (held instead when downgraded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
