@@ -534,12 +534,22 @@ async fn credit_moves_usage_and_removals_replay_after_reopening() {
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
-        engine.account(&alice).await.unwrap()
+        let balance = engine.account(&alice).await.unwrap();
+        // Half the state from a snapshot, the rest replayed from the journal after it.
+        engine.compact().await.unwrap();
+        engine.top_up(&alice, Money::from_units(1)).await.unwrap();
+        balance
     };
     let engine = LiveEngine::open(&path, LiveConfig::default())
         .await
         .unwrap();
-    assert_eq!(engine.account(&alice).await.unwrap(), before);
+    let after = engine.account(&alice).await.unwrap();
+    assert_eq!(after.available, before.available + Money::from_units(1));
+    let again = engine.add_client(Client::new("bob", Tier::Basic)).await;
+    assert!(
+        matches!(again, Err(LiveError::Invalid(_))),
+        "a removed id stays taken: {again:?}"
+    );
     assert!(matches!(
         engine.account(&bob).await,
         Err(LiveError::Unknown { .. })
