@@ -58,7 +58,9 @@ def test_the_readme_live_example_runs_embedded_and_against_a_server(qm_server, t
     assert line in code, "the example opens an embedded engine on one line"
     # Embedded, as written.
     cwd = os.getcwd()
-    os.chdir(tmp_path)
+    # A folder of its own: the server's database is in tmp_path, and a file has one engine.
+    (tmp_path / "embedded").mkdir()
+    os.chdir(tmp_path / "embedded")
     try:
         embedded: dict = {}
         exec(compile(code, "README.md", "exec"), embedded)
