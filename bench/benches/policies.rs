@@ -12,7 +12,7 @@ use quartermaster::model::{
     ClientId, Metric, Money, Period, Pool, PoolId, PoolKind, Quota, QuotaScope, RequestId,
     Resource, ResourceId, ResourceKind, ResourceStatus, Tier, Timestamp,
 };
-use quartermaster::policy::admission::{Demand, Gate, Verdict};
+use quartermaster::policy::admission::{Demand, Gate, Used, Verdict};
 use quartermaster::policy::booking::BookingBook;
 use quartermaster::policy::priority::{self, FairShare, PriorityWeights};
 use quartermaster::policy::quota::QuotaSet;
@@ -168,6 +168,8 @@ fn gpu() -> Resource {
         name: "A100 #1".to_owned(),
         kind: ResourceKind::Gpu,
         specs: BTreeMap::new(),
+        description: String::new(),
+        owner: None,
         status: ResourceStatus::Available,
         cost_per_hour: Money::from_micros(2_500_000),
         max_booking_hours: 24,
@@ -310,6 +312,7 @@ fn admission(c: &mut Criterion) {
                             &admitted,
                             estimate.scale(0.5),
                             step,
+                            &Used::default(),
                             now + step,
                         );
                         black_box(finished).expect("an active reservation");

@@ -121,6 +121,8 @@ pub fn live_error(e: LiveError) -> PyErr {
             ReserveError::InsufficientCredit { .. } => "BudgetExceeded",
             ReserveError::UnknownClient(_) | ReserveError::UnknownReservation(_) => "NotFound",
             ReserveError::Unestimated | ReserveError::Invalid(_) => "InvalidInput",
+            ReserveError::SameAccount(_) => "InvalidInput",
+            ReserveError::AccountBusy { .. } => "InUse",
             ReserveError::AccountExists(_) | ReserveError::NotActive { .. } => "QuartermasterError",
         },
         LiveError::Booking(booking) => match booking {
@@ -129,10 +131,14 @@ pub fn live_error(e: LiveError) -> PyErr {
             _ => "InvalidInput",
         },
         LiveError::Unknown { .. } => "NotFound",
+        LiveError::InUse(_) => "InUse",
+        LiveError::QuotaExceeded(_) => "QuotaExceeded",
         LiveError::Stopped(_) => "QuartermasterError",
     };
     match &e {
-        LiveError::Invalid(error) => invalid(class, e.to_string(), error),
+        LiveError::Invalid(error) | LiveError::Credit(ReserveError::Invalid(error)) => {
+            invalid(class, e.to_string(), error)
+        }
         _ => raise(class, e.to_string()),
     }
 }

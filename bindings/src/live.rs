@@ -14,12 +14,12 @@ use tokio::sync::broadcast;
 
 use quartermaster::live::{LiveConfig, LiveEngine, LiveError, SubmitOutcome};
 use quartermaster::model::{
-    BookingId, ClientId, CostType, Event, Metric, Money, PoolId, QuotaId, Request, RequestId,
-    ReservationId, ResourceId, Timestamp,
+    BookingId, ClientId, CostType, Event, Metadata, Metric, Money, PoolId, QuotaId, Request,
+    RequestId, ReservationId, ResourceId, Timestamp, Usage,
 };
 use quartermaster::policy::booking::BookingFilter;
 use quartermaster::policy::ledger::CostFilter;
-use quartermaster::policy::reservation::ReservationAlert;
+use quartermaster::policy::reservation::{AccountBalance, ReservationAlert};
 
 use crate::convert::{decode, from_python, serialized, to_json, to_python};
 use crate::errors::{invalid_input, live_error, raise};
@@ -56,6 +56,14 @@ fn timestamp(text: &str) -> PyResult<Timestamp> {
 
 fn optional_timestamp(text: Option<&str>) -> PyResult<Option<Timestamp>> {
     text.map(timestamp).transpose()
+}
+
+fn balance_json(balance: &AccountBalance) -> serde_json::Value {
+    json!({
+        "available": balance.available.as_f64(),
+        "reserved": balance.reserved.as_f64(),
+        "spent": balance.spent.as_f64(),
+    })
 }
 
 fn cost_type(name: &str) -> PyResult<CostType> {
@@ -202,11 +210,118 @@ impl PyLiveEngine {
         serialized(py, &record)
     }
 
-    /// Reports a request finished, with its actual cost (priced by the engine if `None`).
-    #[pyo3(signature = (request, actual = None))]
-    fn complete(&self, py: Python<'_>, request: u64, actual: Option<f64>) -> PyResult<()> {
+    /// Reports a request finished, with its actual cost (priced by the engine if `None`)
+    /// and what it really used: `used` maps pool ids to units (tokens of a rate pool; the
+    /// unused rest goes back to the bucket), `compute_ms` its compute time.
+    #[pyo3(signature = (request, actual = None, used = None, compute_ms = None))]
+    fn complete(
+        &self,
+        py: Python<'_>,
+        request: u64,
+        actual: Option<f64>,
+        used: Option<&Bound<'_, PyAny>>,
+        compute_ms: Option<u64>,
+    ) -> PyResult<()> {
         let actual = actual.map(money).transpose()?;
-        self.block(py, self.engine.complete(RequestId(request), actual))
+        let pools: BTreeMap<PoolId, u64> = match used {
+            Some(used) => from_python(used, "used")?,
+            None => BTreeMap::new(),
+        };
+        let usage = Usage { pools, compute_ms };
+        self.block(
+            py,
+            self.engine
+                .complete_with_usage(RequestId(request), actual, Some(usage)),
+        )
+    }
+
+    /// Pays `amount` into a client's available credit; answers its balances.
+    fn top_up<'py>(
+        &self,
+        py: Python<'py>,
+        client: &str,
+        amount: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let amount = money(amount)?;
+        let balance = self.block(py, self.engine.top_up(&ClientId::new(client), amount))?;
+        to_python(py, &balance_json(&balance))
+    }
+
+    /// Moves `amount` of available credit from one client to another, atomically;
+    /// answers `{"from": balances, "to": balances}`.
+    fn transfer<'py>(
+        &self,
+        py: Python<'py>,
+        from_client: &str,
+        to_client: &str,
+        amount: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let amount = money(amount)?;
+        let (from, to) = self.block(
+            py,
+            self.engine.transfer(
+                &ClientId::new(from_client),
+                &ClientId::new(to_client),
+                amount,
+            ),
+        )?;
+        to_python(
+            py,
+            &json!({"from": balance_json(&from), "to": balance_json(&to)}),
+        )
+    }
+
+    /// Counts usage of work that did not go through the queue: `usage` maps metric names
+    /// to amounts, `cost` is charged from the client's credit; a hard quota or the credit
+    /// refuses what would pass it unless `force`.
+    #[pyo3(signature = (client, usage = None, cost = None, force = false))]
+    fn consume<'py>(
+        &self,
+        py: Python<'py>,
+        client: &str,
+        usage: Option<&Bound<'_, PyAny>>,
+        cost: Option<f64>,
+        force: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let usage: BTreeMap<String, u64> = match usage {
+            Some(usage) => from_python(usage, "usage")?,
+            None => BTreeMap::new(),
+        };
+        let cost = cost.map(money).transpose()?;
+        let consumed = self.block(
+            py,
+            self.engine
+                .consume(&ClientId::new(client), usage, cost, force),
+        )?;
+        to_python(
+            py,
+            &json!({
+                "charged": consumed.charge.map(|c| c.charged.as_f64()),
+                "uncovered": consumed.charge.map(|c| c.uncovered.as_f64()),
+                "warning": (!consumed.warnings.is_empty()).then(|| consumed.warnings.join("; ")),
+                "usage_ratio": consumed.usage_ratio,
+            }),
+        )
+    }
+
+    fn remove_quota(&self, py: Python<'_>, quota: &str) -> PyResult<()> {
+        self.block(py, self.engine.remove_quota(&QuotaId::new(quota)))
+    }
+
+    fn remove_resource(&self, py: Python<'_>, resource: &str) -> PyResult<()> {
+        self.block(py, self.engine.remove_resource(&ResourceId::new(resource)))
+    }
+
+    /// Removes a client; refused (`InUse`) while it has work in hand unless `drain`.
+    #[pyo3(signature = (client, drain = false))]
+    fn remove_client(&self, py: Python<'_>, client: &str, drain: bool) -> PyResult<()> {
+        self.block(py, self.engine.remove_client(&ClientId::new(client), drain))
+    }
+
+    /// Every quota with its usage in the current period (`current_usage`, `period_start`).
+    fn quota_usage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let standings = self.block(py, self.engine.quota_standings())?;
+        serialized(py, &standings)
     }
 
     fn cancel(&self, py: Python<'_>, request: u64) -> PyResult<()> {
@@ -303,14 +418,7 @@ impl PyLiveEngine {
     /// A client's credit: `{"available", "reserved", "spent"}`.
     fn account<'py>(&self, py: Python<'py>, client: &str) -> PyResult<Bound<'py, PyAny>> {
         let balance = self.block(py, self.engine.account(&ClientId::new(client)))?;
-        to_python(
-            py,
-            &json!({
-                "available": balance.available.as_f64(),
-                "reserved": balance.reserved.as_f64(),
-                "spent": balance.spent.as_f64(),
-            }),
-        )
+        to_python(py, &balance_json(&balance))
     }
 
     fn add_resource(&self, py: Python<'_>, resource: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -394,7 +502,7 @@ impl PyLiveEngine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let kind = self::cost_type(cost_type)?;
         let amount = money(amount)?;
-        let metadata: BTreeMap<String, String> = match metadata {
+        let metadata: Metadata = match metadata {
             Some(metadata) => from_python(metadata, "metadata")?,
             None => BTreeMap::new(),
         };

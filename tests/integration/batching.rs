@@ -189,6 +189,7 @@ fn each_member_waits_at_most_max_wait_plus_its_batch_queueing() {
                     .send(Finish(vec![Completion {
                         request,
                         actual: None,
+                        used: None,
                     }]))
                     .await
                     .unwrap(),

@@ -173,6 +173,8 @@ fn gpu(id: &str, cost_per_hour: Money) -> Resource {
         name: id.to_owned(),
         kind: ResourceKind::Gpu,
         specs: BTreeMap::new(),
+        description: String::new(),
+        owner: None,
         status: ResourceStatus::Available,
         cost_per_hour,
         max_booking_hours: 8,

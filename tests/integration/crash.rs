@@ -46,6 +46,8 @@ fn resource(id: &str) -> Resource {
         name: id.to_owned(),
         kind: ResourceKind::Gpu,
         specs: BTreeMap::new(),
+        description: String::new(),
+        owner: None,
         status: ResourceStatus::Available,
         cost_per_hour: Money::from_units(2),
         max_booking_hours: 8,

@@ -243,6 +243,7 @@ fn through_the_fleet(script: &[(f64, Step)]) -> Vec<Decisions> {
                         let done = Completion {
                             request: RequestId(oldest),
                             actual: Some(actual),
+                            used: None,
                         };
                         fleet.finish(vec![done]).await.unwrap()
                     }

@@ -458,3 +458,110 @@ async fn replay_rebuilds_the_same_queue_and_states() {
     assert_eq!(before.0.running, 3);
     assert!(before.1.contains(&Some(RequestState::Cancelled)));
 }
+
+/// Top-ups, transfers, direct usage, completion with usage and removals are journaled:
+/// they publish their events, and a reopened engine has the same balances and registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_moves_usage_and_removals_replay_after_reopening() {
+    let dir = fresh_dir("credit-replay");
+    let path = dir.join("fleet.db");
+    let alice = ClientId::new("alice");
+    let bob = ClientId::new("bob");
+    let before = {
+        let engine = seeded(&path).await;
+        let mut client = Client::new("bob", Tier::Basic);
+        client.credits = Money::from_units(10);
+        engine.add_client(client).await.unwrap();
+        let mut events = engine.subscribe();
+        let topped = engine
+            .top_up(&alice, Money::from_micros(1_384_100_000))
+            .await
+            .unwrap();
+        assert_eq!(topped.available, Money::from_micros(1_484_100_000));
+        let (from, to) = engine
+            .transfer(&alice, &bob, Money::from_units(40))
+            .await
+            .unwrap();
+        assert_eq!(
+            (from.available, to.available),
+            (Money::from_micros(1_444_100_000), Money::from_units(50))
+        );
+        let refused = engine.transfer(&bob, &alice, Money::from_units(51)).await;
+        assert!(matches!(refused, Err(LiveError::Credit(_))), "{refused:?}");
+        let usage = [("api_calls".to_owned(), 2u64)].into_iter().collect();
+        let consumed = engine
+            .consume(&bob, usage, Some(Money::from_units(3)), false)
+            .await
+            .unwrap();
+        assert_eq!(consumed.charge.unwrap().charged, Money::from_units(3));
+        let started = engine
+            .submit(request("alice", "gpu", Money::from_units(2)))
+            .await
+            .unwrap();
+        let SubmitOutcome::Started { request: id, .. } = started else {
+            panic!("{started:?}")
+        };
+        let busy = engine.remove_client(&alice, false).await;
+        assert!(
+            matches!(busy, Err(LiveError::InUse(ref m)) if m.contains("drain")),
+            "{busy:?}"
+        );
+        engine.remove_quota(&"alice-calls".into()).await.unwrap();
+        let used = quartermaster::model::Usage {
+            pools: Default::default(),
+            compute_ms: Some(1_200),
+        };
+        engine
+            .complete_with_usage(id, Some(Money::from_units(1)), Some(used))
+            .await
+            .unwrap();
+        engine.remove_client(&bob, false).await.unwrap();
+        let mut names = Vec::new();
+        while let Ok(event) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await
+        {
+            let name = event.unwrap().kind.name();
+            names.push(name);
+            if name == "client.removed" {
+                break;
+            }
+        }
+        for want in [
+            "credit.topped_up",
+            "credit.transferred",
+            "usage.consumed",
+            "quota.removed",
+            "client.removed",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        let balance = engine.account(&alice).await.unwrap();
+        // Half the state from a snapshot, the rest replayed from the journal after it.
+        engine.compact().await.unwrap();
+        engine.top_up(&alice, Money::from_units(1)).await.unwrap();
+        balance
+    };
+    let engine = LiveEngine::open(&path, LiveConfig::default())
+        .await
+        .unwrap();
+    let after = engine.account(&alice).await.unwrap();
+    assert_eq!(after.available, before.available + Money::from_units(1));
+    let again = engine.add_client(Client::new("bob", Tier::Basic)).await;
+    assert!(
+        matches!(again, Err(LiveError::Invalid(_))),
+        "a removed id stays taken: {again:?}"
+    );
+    assert!(matches!(
+        engine.account(&bob).await,
+        Err(LiveError::Unknown { .. })
+    ));
+    assert!(
+        engine
+            .quotas()
+            .await
+            .iter()
+            .all(|q| q.id.as_str() != "alice-calls")
+    );
+    assert_eq!(engine.clients().await.len(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}

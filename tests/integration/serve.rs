@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+// The API agents call (issue 21): seed-shaped bodies, budgets, credit, removals, tokens.
+mod api;
 mod dashboard;
 
 const VAULT_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";

@@ -121,6 +121,8 @@ fn rig() -> Resource {
         name: "Test rig".into(),
         kind: ResourceKind::Gpu,
         specs: BTreeMap::new(),
+        description: String::new(),
+        owner: None,
         status: ResourceStatus::Available,
         cost_per_hour: Money::from_units(3),
         max_booking_hours: 24,

@@ -1,13 +1,17 @@
 """Quartermaster: scheduling and resource management for fleets of AI agents.
 
 Simulate with `run_scenario` / `Scenario`; embed the durable live engine with
-`LiveEngine`; keep credentials in the `Vault`.
+`LiveEngine`, or call a `qm serve` with the same methods through `Client` (`AsyncClient`
+for asyncio); keep credentials in the `Vault`.
 """
 
 from quartermaster._quartermaster import __version__
+from quartermaster.client import AsyncClient, Client
 from quartermaster.errors import (
+    AccessDenied,
     BookingConflict,
     BudgetExceeded,
+    InUse,
     InvalidInput,
     NotFound,
     QuartermasterError,
@@ -20,11 +24,16 @@ from quartermaster.errors import (
 from quartermaster.live import EventStream, LiveEngine, SubmitOutcome, Vault
 from quartermaster.records import Record
 from quartermaster.sim import Report, Scenario, run_scenario
+from quartermaster.turn import Turn
 
 __all__ = [
+    "AccessDenied",
+    "AsyncClient",
     "BookingConflict",
     "BudgetExceeded",
+    "Client",
     "EventStream",
+    "InUse",
     "InvalidInput",
     "LiveEngine",
     "NotFound",
@@ -37,6 +46,7 @@ __all__ = [
     "ScenarioError",
     "StorageError",
     "SubmitOutcome",
+    "Turn",
     "Vault",
     "VaultKeyError",
     "__version__",

@@ -4,8 +4,10 @@ engine's own messages (which name the field, the value and what was expected).""
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "BookingConflict",
     "BudgetExceeded",
+    "InUse",
     "InvalidInput",
     "NotFound",
     "QuartermasterError",
@@ -28,6 +30,10 @@ class QuartermasterError(Exception):
     value: str | None = None
     expected: str | None = None
     problems: list[dict[str, object]] | None = None
+    # From a server's answer (`quartermaster.Client`): the HTTP status, and the booking
+    # a refused one would have overlapped.
+    status: int | None = None
+    conflict: dict[str, object] | None = None
 
 
 class InvalidInput(QuartermasterError, ValueError):
@@ -56,6 +62,16 @@ class BudgetExceeded(RequestRefused):
 
 class BookingConflict(QuartermasterError):
     """The slot overlaps a confirmed booking of the same resource."""
+
+
+class InUse(QuartermasterError):
+    """What was to be removed is still in use: a client with work in hand (remove it with
+    `drain=True` to cancel that work), a resource with bookings to come."""
+
+
+class AccessDenied(QuartermasterError, PermissionError):
+    """A server refused the bearer token: missing, unknown, revoked or expired (401), or
+    acting for another client or needing an admin (403)."""
 
 
 class VaultKeyError(QuartermasterError):

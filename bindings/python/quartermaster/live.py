@@ -15,11 +15,13 @@ they were asked (a conflicting booking, a reservation beyond the client's credit
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from quartermaster import _quartermaster as _native
 from quartermaster.errors import BudgetExceeded, QuotaExceeded, RequestRefused
+from quartermaster.turn import Turn, acquire, acquire_async
 
 __all__ = ["EventStream", "LiveEngine", "SubmitOutcome", "Vault"]
 
@@ -73,6 +75,25 @@ class LiveEngine(_native.LiveEngine):
 
     async def submit_async(self, request: dict[str, Any]) -> SubmitOutcome:
         return await asyncio.to_thread(self.submit, request)
+
+    def acquire(self, request: dict[str, Any]) -> AbstractContextManager[Turn]:
+        """`with engine.acquire(request) as turn:` — submits, waits for the start, and on
+        exit completes with what the block set on `turn` (`actual`, `used`,
+        `compute_ms`), or cancels if the block raised. Refusals raise."""
+        return acquire(self.submit, self.complete, self.cancel, request)
+
+    def acquire_async(self, request: dict[str, Any]) -> AbstractAsyncContextManager[Turn]:
+        """`async with engine.acquire_async(request) as turn:` — `acquire` for asyncio."""
+        return acquire_async(self.submit_async, self._complete_async, self.cancel_async, request)
+
+    async def _complete_async(
+        self,
+        request: int,
+        actual: float | None = None,
+        used: dict[str, int] | None = None,
+        compute_ms: int | None = None,
+    ) -> None:
+        await asyncio.to_thread(self.complete, request, actual, used, compute_ms)
 
     async def complete_async(self, request: int, actual: float | None = None) -> None:
         await asyncio.to_thread(self.complete, request, actual)

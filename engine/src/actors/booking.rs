@@ -234,6 +234,8 @@ impl Handler<Book> for BookingActor {
                 amount: booking.estimated_cost,
                 at: now,
                 metadata: Default::default(),
+                currency: None,
+                description: format!("booking {}", booking.id),
             });
         }
         Ok(booking)
@@ -304,5 +306,84 @@ impl Handler<SaveBookings> for BookingActor {
             resources: self.resources.clone(),
             book: self.book.clone(),
         })
+    }
+}
+
+/// Removes a resource from the registry; refused while it has confirmed bookings that
+/// have not ended. Its past bookings stay on record.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), BookingError>")]
+pub struct RemoveResource(pub ResourceId);
+
+impl Handler<RemoveResource> for BookingActor {
+    type Result = Result<(), BookingError>;
+
+    fn handle(
+        &mut self,
+        RemoveResource(id): RemoveResource,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        if !self.index.contains_key(&id) {
+            return Err(BookingError::UnknownResource(id));
+        }
+        let now = self.clock.now();
+        let pending = self.book.pending(Some(&id), None, now);
+        if !pending.is_empty() {
+            return Err(BookingError::ResourceInUse {
+                resource: id,
+                bookings: pending,
+            });
+        }
+        self.resources.retain(|r| r.id != id);
+        self.index = self
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(at, r)| (r.id.clone(), at))
+            .collect();
+        self.publish(now, EventKind::ResourceRemoved { id });
+        Ok(())
+    }
+}
+
+/// Cancels every confirmed booking of `client` that has not ended (a removed client's
+/// slots go back to the others); answers the bookings cancelled.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Vec<Booking>")]
+pub struct CancelClientBookings(pub ClientId);
+
+/// The confirmed bookings of a client that have not ended.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Vec<BookingId>")]
+pub struct PendingBookings(pub ClientId);
+
+impl Handler<PendingBookings> for BookingActor {
+    type Result = MessageResult<PendingBookings>;
+
+    fn handle(
+        &mut self,
+        PendingBookings(client): PendingBookings,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        MessageResult(self.book.pending(None, Some(&client), self.clock.now()))
+    }
+}
+
+impl Handler<CancelClientBookings> for BookingActor {
+    type Result = MessageResult<CancelClientBookings>;
+
+    fn handle(
+        &mut self,
+        CancelClientBookings(client): CancelClientBookings,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        let pending = self.book.pending(None, Some(&client), self.clock.now());
+        let cancelled = pending
+            .into_iter()
+            .filter_map(|id| {
+                <Self as Handler<CancelBooking>>::handle(self, CancelBooking(id), ctx).ok()
+            })
+            .collect();
+        MessageResult(cancelled)
     }
 }

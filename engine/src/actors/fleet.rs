@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use actix::prelude::*;
 use tokio::sync::broadcast;
 
-use super::booking::{BookingActor, BookingImage, RegisterResource, SaveBookings};
+use super::booking::{BookingActor, BookingImage, RegisterResource, RemoveResource, SaveBookings};
 use super::client::{ClientActor, ClientImage, ClientStats, GetClientStats, SaveClient};
 use super::ledger::{LedgerActor, LedgerImage, SaveLedger};
 use super::monitor::{
@@ -19,9 +19,9 @@ use super::monitor::{
 };
 use super::pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, PoolImage, SavePool};
 use super::scheduler::{
-    AddBatchRule, AddClient, AddPool, ClientSetup, Completion, Dispatches, Finish, Job,
-    SaveScheduler, SchedulerActor, SchedulerImage, SetClientActive, SetQuota, Submit, Wake,
-    Withdrawn,
+    AddBatchRule, AddClient, AddPool, ClientSetup, CloseClient, Completion, Dispatches, Finish,
+    Job, RemoveQuota, SaveScheduler, SchedulerActor, SchedulerImage, SetClientActive, SetQuota,
+    Submit, Wake, Withdrawn, belongs_to,
 };
 use crate::clock::SharedClock;
 use crate::config::{MonitorSettings, SchedulerSettings};
@@ -31,6 +31,8 @@ use crate::model::{
 };
 use crate::policy::admission::Gate;
 use crate::policy::batch::BatchRule;
+use crate::policy::booking::BookingError;
+use crate::policy::reservation::ReserveError;
 
 /// A change the fleet refused, or an actor that stopped.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,17 @@ pub enum FleetError {
     Unknown { kind: &'static str, id: String },
     #[error("an actor stopped: {0}")]
     Stopped(#[from] MailboxError),
+}
+
+/// Why a removal was refused: the thing is still in use, or the fleet refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error(transparent)]
+    Credit(#[from] ReserveError),
+    #[error(transparent)]
+    Booking(#[from] BookingError),
 }
 
 /// What a fleet is built with.
@@ -73,6 +86,9 @@ pub struct FleetImage {
     pub client_actors: Vec<ClientImage>,
     pub bookings: BookingImage,
     pub ledger: LedgerImage,
+    /// Clients removed: still in `clients` (indices never move), but named by nothing.
+    #[serde(default)]
+    pub removed_clients: Vec<ClientId>,
 }
 
 /// The assembled actors and the registry of what they serve.
@@ -87,6 +103,8 @@ pub struct Fleet {
     pools: Vec<Pool>,
     pool_actors: Vec<Addr<PoolActor>>,
     pool_index: BTreeMap<PoolId, usize>,
+    /// Every client ever registered, by index; a removed one stays (indices never move)
+    /// but leaves `client_index`, so nothing can name it any more.
     clients: Vec<Client>,
     client_actors: Vec<Addr<ClientActor>>,
     client_index: BTreeMap<ClientId, usize>,
@@ -153,6 +171,7 @@ impl Fleet {
             client_actors,
             bookings,
             ledger,
+            removed_clients,
         } = image;
         if pool_actors.len() != pools.len()
             || client_actors.len() != clients.len()
@@ -233,6 +252,7 @@ impl Fleet {
             client_index: clients
                 .iter()
                 .enumerate()
+                .filter(|(_, c)| !removed_clients.contains(&c.id))
                 .map(|(i, c)| (c.id.clone(), i))
                 .collect(),
             clients,
@@ -270,6 +290,12 @@ impl Fleet {
             client_actors,
             bookings,
             ledger,
+            removed_clients: self
+                .clients
+                .iter()
+                .filter(|c| !self.client_index.contains_key(&c.id))
+                .map(|c| c.id.clone())
+                .collect(),
         })
     }
 
@@ -314,6 +340,15 @@ impl Fleet {
             return Err(
                 ValidationError::new("client.id", &client.id, "an id not registered yet").into(),
             );
+        }
+        if self.clients.iter().any(|c| c.id == client.id) {
+            // Its closed account keeps its history (and the credit totals) under that id.
+            return Err(ValidationError::new(
+                "client.id",
+                &client.id,
+                "an id not used before (a removed client's id is not reused)",
+            )
+            .into());
         }
         let id = client.id.clone();
         let actor = ClientActor::start_in_arbiter(&self.arbiter, move |_| ClientActor::new(id));
@@ -377,6 +412,58 @@ impl Fleet {
             .send(RegisterResource(resource.clone()))
             .await??;
         self.resources.insert(resource.id.clone(), resource);
+        Ok(())
+    }
+
+    /// Removes a quota; its usage is forgotten.
+    pub async fn remove_quota(&mut self, quota: &QuotaId) -> Result<Quota, FleetError> {
+        if !self.quotas.contains_key(quota) {
+            return Err(unknown("quota", quota));
+        }
+        self.scheduler.send(RemoveQuota(quota.clone())).await?;
+        Ok(self.quotas.remove(quota).expect("checked above"))
+    }
+
+    /// Removes a resource from the registry; refused while it has confirmed bookings
+    /// that have not ended.
+    pub async fn remove_resource(&mut self, resource: &ResourceId) -> Result<(), RemoveError> {
+        if !self.resources.contains_key(resource) {
+            return Err(unknown("resource", resource).into());
+        }
+        self.bookings
+            .send(RemoveResource(resource.clone()))
+            .await
+            .map_err(FleetError::from)??;
+        self.resources.remove(resource);
+        Ok(())
+    }
+
+    /// Removes a client whose work is over: it must have nothing queued or running and
+    /// no active reservation (the live engine drains it first when asked to). Its own
+    /// quotas go with it; its account is closed with its balances kept on the books.
+    pub async fn remove_client(&mut self, client: &ClientId) -> Result<(), RemoveError> {
+        let index = self.client(client)?;
+        self.scheduler
+            .send(SetClientActive {
+                client: index,
+                active: false,
+            })
+            .await
+            .map_err(FleetError::from)?;
+        self.scheduler
+            .send(CloseClient { client: index })
+            .await
+            .map_err(FleetError::from)??;
+        let own: Vec<QuotaId> = self
+            .quotas
+            .values()
+            .filter(|q| belongs_to(q, client))
+            .map(|q| q.id.clone())
+            .collect();
+        for quota in own {
+            self.remove_quota(&quota).await?;
+        }
+        self.client_index.remove(client);
         Ok(())
     }
 
@@ -494,9 +581,11 @@ impl Fleet {
         &self.pools
     }
 
-    /// Clients in registration order.
-    pub fn clients(&self) -> &[Client] {
-        &self.clients
+    /// Clients in registration order (removed ones left out).
+    pub fn clients(&self) -> impl Iterator<Item = &Client> {
+        self.clients
+            .iter()
+            .filter(|c| self.client_index.contains_key(&c.id))
     }
 
     pub fn quotas(&self) -> impl Iterator<Item = &Quota> {

@@ -4,7 +4,7 @@ use actix::prelude::*;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::model::{ClientId, CostEntry, CostType, Event, Money, Timestamp};
+use crate::model::{ClientId, CostEntry, CostType, Event, Metadata, Money, Timestamp};
 use crate::policy::ledger::{CostFilter, CostLedger, CostSummary, LedgerError, NewCost, series};
 
 /// Records a cost (the simulator sends it fire-and-forget; the live engine waits for the
@@ -17,7 +17,11 @@ pub struct Charge {
     pub category: String,
     pub amount: Money,
     pub at: Timestamp,
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: Metadata,
+    /// An ISO 4217 code; USD when absent.
+    pub currency: Option<String>,
+    /// What the charge was for, in words (the seed's `description`).
+    pub description: String,
 }
 
 /// Puts an event on the bus (fire-and-forget).
@@ -123,6 +127,10 @@ impl Handler<Charge> for LedgerActor {
             charge.at,
         );
         cost.metadata = charge.metadata;
+        cost.description = charge.description;
+        if let Some(currency) = charge.currency {
+            cost.currency = currency;
+        }
         match self.ledger.record(cost) {
             Ok(entry) => {
                 let entry = entry.clone();

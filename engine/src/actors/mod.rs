@@ -16,16 +16,21 @@ mod pool;
 mod scheduler;
 
 pub use booking::{
-    Book, BookingActor, BookingSummary, CancelBooking, CompleteBooking, GetBookingSummary,
-    ListBookings, RegisterResource, ResourceUse,
+    Book, BookingActor, BookingSummary, CancelBooking, CancelClientBookings, CompleteBooking,
+    GetBookingSummary, ListBookings, PendingBookings, RegisterResource, RemoveResource,
+    ResourceUse,
 };
 pub use client::{
     ClassStats as ClientStatsClass, ClientActor, ClientOutcome, ClientStats, GetClientStats,
 };
-pub use fleet::{Fleet, FleetError, FleetImage, FleetSetup, budget_quota};
+pub use fleet::{Fleet, FleetError, FleetImage, FleetSetup, RemoveError, budget_quota};
 pub use ledger::{Charge, GetCostSeries, GetLedger, LedgerActor, LedgerView, Publish};
 pub use monitor::{GetSeries, MonitorActor, PoolSeries, ReadSeries, Sample, Tick, Watch};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
+pub use scheduler::{
+    ActiveReservations, CloseClient, Consume, ConsumeError, Consumed, GetQuotaStandings,
+    GetReservation, QuotaStanding, RemoveQuota, belongs_to,
+};
 pub use scheduler::{
     AddBatchRule, AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp,
     CreditReply, GetAccount, GetQuotaUsage, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp,

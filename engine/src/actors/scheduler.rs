@@ -18,11 +18,16 @@ use crate::policy::queue::{Aging, ClassQueues};
 
 use super::client::{ClientActor, ClientOutcome};
 
+mod accounts;
 mod admin;
 mod batching;
 mod messages;
 mod running;
 use super::ledger::{LedgerActor, Publish};
+pub use accounts::{
+    ActiveReservations, CloseClient, Consume, ConsumeError, Consumed, GetQuotaStandings,
+    GetReservation, QuotaStanding, RemoveQuota, belongs_to,
+};
 pub use admin::{
     AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp, CreditReply, GetAccount,
     GetQuotaUsage, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, QuotaUsage, SetQuota,

@@ -100,6 +100,29 @@ enum TokenCommand {
         /// A token that acts for this client only.
         #[arg(long)]
         client: Option<String>,
+        /// Seconds until the token stops working (it never expires without this).
+        #[arg(long)]
+        expires_in: Option<u64>,
+    },
+    /// List the stored tokens (id, role, client, times, first characters; never the secret).
+    List {
+        /// The live engine's SQLite database.
+        #[arg(long)]
+        db: PathBuf,
+        /// Only this client's tokens.
+        #[arg(long)]
+        client: Option<String>,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (from `qm token list`): refused from its next request on.
+    Revoke {
+        /// The live engine's SQLite database.
+        #[arg(long)]
+        db: PathBuf,
+        /// The token's id.
+        id: i64,
     },
 }
 
@@ -182,23 +205,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Token {
-            command: TokenCommand::Create { db, admin, client },
-        } => {
-            let client = client.filter(|_| !admin).map(ClientId::new);
-            let created =
-                TokenStore::open(&db, None).and_then(|store| store.create(client.as_ref()));
-            match created {
-                Ok(token) => {
-                    println!("{token}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Token { command } => match token(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
             }
-        }
+        },
         Command::Bench { quick, out } => match bench(quick, &out) {
             Ok(code) => code,
             Err(message) => {
@@ -484,4 +497,49 @@ fn span(secs: i64) -> String {
         s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
         s => format!("{s}s"),
     }
+}
+
+/// `qm token create|list|revoke`.
+fn token(command: TokenCommand) -> Result<(), server::TokenError> {
+    match command {
+        TokenCommand::Create {
+            db,
+            admin,
+            client,
+            expires_in,
+        } => {
+            let client = client.filter(|_| !admin).map(ClientId::new);
+            let created = TokenStore::open(&db, None)?.issue(client.as_ref(), expires_in)?;
+            println!("{}", created.token);
+        }
+        TokenCommand::List { db, client, json } => {
+            let client = client.map(ClientId::new);
+            let tokens = TokenStore::open(&db, None)?.list(client.as_ref())?;
+            if json {
+                let text = serde_json::to_string_pretty(&tokens).unwrap_or_default();
+                println!("{text}");
+            } else {
+                println!(
+                    "{:>4}  {:<7} {:<16} {:<22} {:<22} hint",
+                    "id", "role", "client", "created", "expires"
+                );
+                for t in tokens {
+                    println!(
+                        "{:>4}  {:<7} {:<16} {:<22} {:<22} {}",
+                        t.id,
+                        t.role,
+                        t.client.as_ref().map_or("-", |c| c.as_str()),
+                        t.created_at,
+                        t.expires_at.as_deref().unwrap_or("never"),
+                        t.hint
+                    );
+                }
+            }
+        }
+        TokenCommand::Revoke { db, id } => {
+            let revoked = TokenStore::open(&db, None)?.revoke(id)?;
+            println!("revoked token {} ({})", revoked.id, revoked.hint);
+        }
+    }
+    Ok(())
 }

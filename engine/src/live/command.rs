@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::model::{BookingId, Resource, ResourceId, Timestamp};
+use crate::model::{BookingId, Metadata, Resource, ResourceId, Timestamp, Usage};
 use crate::model::{
     Client, ClientId, CostType, Money, Pool, PoolId, Quota, QuotaId, Request, RequestId,
     ReservationId,
@@ -48,6 +48,9 @@ pub enum Command {
     Complete {
         request: RequestId,
         actual: Option<Money>,
+        /// What the work really used of its pools and its compute time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        used: Option<Usage>,
     },
     Cancel {
         request: RequestId,
@@ -79,7 +82,11 @@ pub enum Command {
         category: String,
         amount: Money,
         #[serde(default)]
-        metadata: BTreeMap<String, String>,
+        metadata: Metadata,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        currency: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        description: String,
     },
     RegisterResource {
         resource: Resource,
@@ -106,5 +113,40 @@ pub enum Command {
     SetClientActive {
         client: ClientId,
         active: bool,
+    },
+    /// An admin pays credit into a client's account.
+    TopUp {
+        client: ClientId,
+        amount: Money,
+    },
+    /// Available credit moves from one client to another.
+    Transfer {
+        from: ClientId,
+        to: ClientId,
+        amount: Money,
+    },
+    /// Usage of work that did not go through the queue, counted against quotas (by
+    /// metric name) and, with a cost, the client's credit.
+    Consume {
+        client: ClientId,
+        usage: BTreeMap<String, u64>,
+        #[serde(default)]
+        cost: Option<Money>,
+        #[serde(default)]
+        force: bool,
+    },
+    RemoveQuota {
+        quota: QuotaId,
+    },
+    /// Refused while the resource has confirmed bookings that have not ended.
+    RemoveResource {
+        resource: ResourceId,
+    },
+    /// Refused while the client has queued or running work, active reservations or
+    /// bookings to come, unless `drain`: then those are cancelled first, in this command.
+    RemoveClient {
+        client: ClientId,
+        #[serde(default)]
+        drain: bool,
     },
 }

@@ -9,16 +9,16 @@ use tokio::sync::oneshot;
 use super::command::Command;
 use super::engine::{LiveError, RequestRecord, RequestState, SubmitOutcome};
 use super::lease::{LeaseConfig, LeaseExpiry, Leases};
-use crate::actors::{Batching, Book, CancelBooking, CompleteBooking, Publish};
 use crate::actors::{
-    CancelRequest, Charge, Completion, CreditOp, CreditReply, Dispatches, Fleet, Job, JobVariant,
-    QuotaOp,
+    ActiveReservations, CancelClientBookings, CancelRequest, Charge, Completion, Consume, Consumed,
+    CreditOp, CreditReply, Dispatches, Fleet, Job, JobVariant, PendingBookings, QuotaOp,
 };
+use crate::actors::{Batching, Book, CancelBooking, CompleteBooking, Publish};
 use crate::clock::{Clock, VirtualClock};
 use crate::config::secs;
 use crate::model::{
-    Booking, CostEntry, Event, EventKind, Money, Need, Request, RequestId, Timestamp,
-    ValidationError, ensure_lease,
+    Booking, ClientId, CostEntry, Event, EventKind, Metric, Money, Need, Request, RequestId,
+    Timestamp, Usage, ValidationError, ensure_lease,
 };
 use crate::policy::admission::{Refusal, RefusalReason};
 use crate::policy::batch::BatchRule;
@@ -30,6 +30,7 @@ pub(super) enum Reply {
     Credit(CreditReply),
     Cost(CostEntry),
     Booking(Booking),
+    Consumed(Consumed),
 }
 
 /// Outcomes waiting for the command that decided them to be durable: a start caused by a
@@ -67,6 +68,11 @@ struct Batch {
     actual: Option<Money>,
     /// Whether any member completed (rather than all cancelling).
     completed: bool,
+    /// Usage reported by the members so far; counted only if every member reports it.
+    #[serde(default)]
+    used: Option<Usage>,
+    #[serde(default)]
+    unreported: bool,
 }
 
 /// A batch group as requests name it: one client, one class, one name and rule.
@@ -191,7 +197,7 @@ impl Driver {
                     settled: settle,
                 },
             }));
-            let out = self.end_running(request, None, !settle).await?;
+            let out = self.end_running(request, None, None, !settle).await?;
             if let Some(record) = self.records.get_mut(&request) {
                 record.state = RequestState::Expired;
                 record.lease_until = None;
@@ -302,6 +308,8 @@ impl Driver {
                     members: formed.members,
                     actual: None,
                     completed: false,
+                    used: None,
+                    unreported: false,
                 },
             );
         }
@@ -404,6 +412,7 @@ impl Driver {
         &mut self,
         request: RequestId,
         actual: Option<Money>,
+        used: Option<Usage>,
         cancelled: bool,
     ) -> Result<Dispatches, LiveError> {
         let now = self.clock.now();
@@ -422,7 +431,7 @@ impl Driver {
                 record.charged = actual;
             }
         }
-        let (job, actual, completed) = match self.member_of.get(&request).copied() {
+        let (job, actual, used, completed) = match self.member_of.get(&request).copied() {
             Some(id) => {
                 let batch = self
                     .batches
@@ -434,6 +443,10 @@ impl Driver {
                     if let Some(cost) = actual {
                         batch.actual = Some(batch.actual.unwrap_or_default() + cost);
                     }
+                    match &used {
+                        Some(used) => batch.used.get_or_insert_with(Usage::default).add(used),
+                        None => batch.unreported = true,
+                    }
                 }
                 if batch.open > 0 {
                     return Ok(Dispatches::default());
@@ -442,22 +455,127 @@ impl Driver {
                 for member in &batch.members {
                     self.member_of.remove(member);
                 }
-                (id, batch.actual, batch.completed)
+                let used = batch.used.filter(|_| !batch.unreported);
+                (id, batch.actual, used, batch.completed)
             }
-            None => (request, actual, !cancelled),
+            None => (request, actual, used, !cancelled),
         };
+        let (job, actual, used, completed) = (job, actual, used, completed);
         if completed {
             Ok(self
                 .fleet
                 .finish(vec![Completion {
                     request: job,
                     actual,
+                    used,
                 }])
                 .await?)
         } else {
             let (_, out) = self.fleet.scheduler().send(CancelRequest(job)).await?;
             Ok(out)
         }
+    }
+
+    /// Cancels a queued or running request, and follows what that set going.
+    async fn cancel(&mut self, request: RequestId) -> Result<(), LiveError> {
+        if self.state(request) == Some(RequestState::Running) {
+            let out = self.end_running(request, None, None, true).await?;
+            self.settle_dispatches(out);
+            return Ok(());
+        }
+        // Queued alone, held for a batch, or a member of a formed batch that has not
+        // started (which cancels the batch).
+        let job = self.member_of.get(&request).copied().unwrap_or(request);
+        let (found, out) = self.fleet.scheduler().send(CancelRequest(job)).await?;
+        if !found {
+            return Err(LiveError::Unknown {
+                kind: "request",
+                id: request.to_string(),
+            });
+        }
+        self.settle_dispatches(out);
+        if let Some(record) = self.records.get_mut(&request) {
+            record.state = RequestState::Cancelled;
+            record.reason = None;
+            record.message = None;
+        }
+        Ok(())
+    }
+
+    /// Removes a client. Without `drain` it is refused, changing nothing, while the client
+    /// has work queued or running, reservations open or bookings to come; with `drain`
+    /// those are cancelled, released and cancelled first (credit returns to its account,
+    /// slots to the other clients), then it is removed.
+    async fn remove_client(&mut self, client: &ClientId, drain: bool) -> Result<(), LiveError> {
+        self.fleet.client(client)?;
+        // Queued ones first, so that a slot freed by a running one is not given to them.
+        let mut requests: Vec<(bool, RequestId)> = self
+            .records
+            .values()
+            .filter(|r| &r.client == client)
+            .filter(|r| matches!(r.state, RequestState::Queued | RequestState::Running))
+            .map(|r| (r.state == RequestState::Running, r.request))
+            .collect();
+        requests.sort();
+        let requests: Vec<RequestId> = requests.into_iter().map(|(_, id)| id).collect();
+        let reservations = self
+            .fleet
+            .scheduler()
+            .send(ActiveReservations(client.clone()))
+            .await?;
+        let bookings = self
+            .fleet
+            .bookings()
+            .send(PendingBookings(client.clone()))
+            .await?;
+        if !drain {
+            let mut busy = Vec::new();
+            let list = |ids: Vec<String>| ids.join(", ");
+            if !requests.is_empty() {
+                let ids = requests.iter().map(|r| r.to_string()).collect();
+                busy.push(format!("queued or running requests {}", list(ids)));
+            }
+            if !reservations.is_empty() {
+                let ids = reservations.iter().map(|r| r.to_string()).collect();
+                busy.push(format!("active reservations {}", list(ids)));
+            }
+            if !bookings.is_empty() {
+                let ids = bookings.iter().map(|b| b.to_string()).collect();
+                busy.push(format!("confirmed bookings to come {}", list(ids)));
+            }
+            if !busy.is_empty() {
+                return Err(LiveError::InUse(format!(
+                    "client {client} still has {}: finish or cancel them, or remove it with \
+                     drain to cancel them all",
+                    busy.join("; ")
+                )));
+            }
+        }
+        for request in requests {
+            // A member of a batch cancelled with an earlier one is already gone.
+            if matches!(
+                self.state(request),
+                Some(RequestState::Queued | RequestState::Running)
+            ) {
+                self.cancel(request).await?;
+            }
+        }
+        // What is left are the client's own reservations (the requests' went with them).
+        let reservations = self
+            .fleet
+            .scheduler()
+            .send(ActiveReservations(client.clone()))
+            .await?;
+        for reservation in reservations {
+            let op = CreditOp::Release { reservation };
+            self.fleet.scheduler().send(op).await??;
+        }
+        if !bookings.is_empty() {
+            let cancel = CancelClientBookings(client.clone());
+            self.fleet.bookings().send(cancel).await?;
+        }
+        self.fleet.remove_client(client).await?;
+        Ok(())
     }
 
     /// Applies one command through the fleet. An error means nothing changed.
@@ -534,7 +652,11 @@ impl Driver {
                 self.settle_dispatches(out);
                 return Ok(Reply::Submitted(request.id));
             }
-            Command::Complete { request, actual } => {
+            Command::Complete {
+                request,
+                actual,
+                used,
+            } => {
                 if self.state(*request) != Some(RequestState::Running) {
                     return Err(LiveError::Unknown {
                         kind: "running request",
@@ -544,30 +666,18 @@ impl Driver {
                 if let Some(cost) = actual.filter(|c| c.is_negative()) {
                     return Err(ValidationError::new("actual", cost, "zero or more").into());
                 }
-                self.end_running(*request, *actual, false).await?
+                for pool in used.iter().flat_map(|u| u.pools.keys()) {
+                    if self.fleet.pool(pool).is_err() {
+                        let expected = "the id of a pool the request holds";
+                        return Err(ValidationError::new("used.pools", pool, expected).into());
+                    }
+                }
+                self.end_running(*request, *actual, used.clone(), false)
+                    .await?
             }
             Command::Cancel { request } => {
-                if self.state(*request) == Some(RequestState::Running) {
-                    self.end_running(*request, None, true).await?
-                } else {
-                    // Queued alone, held for a batch, or a member of a formed batch that
-                    // has not started (which cancels the batch).
-                    let job = self.member_of.get(request).copied().unwrap_or(*request);
-                    let (found, out) = self.fleet.scheduler().send(CancelRequest(job)).await?;
-                    if !found {
-                        return Err(LiveError::Unknown {
-                            kind: "request",
-                            id: request.to_string(),
-                        });
-                    }
-                    self.settle_dispatches(out);
-                    if let Some(record) = self.records.get_mut(request) {
-                        record.state = RequestState::Cancelled;
-                        record.reason = None;
-                        record.message = None;
-                    }
-                    return Ok(Reply::Done);
-                }
+                self.cancel(*request).await?;
+                return Ok(Reply::Done);
             }
             Command::Reserve { client, estimate } => {
                 self.fleet.client(client)?;
@@ -606,6 +716,8 @@ impl Driver {
                 category,
                 amount,
                 metadata,
+                currency,
+                description,
             } => {
                 self.fleet.client(client)?;
                 let charge = Charge {
@@ -615,6 +727,8 @@ impl Driver {
                     amount: *amount,
                     at: self.clock.now(),
                     metadata: metadata.clone(),
+                    currency: currency.clone(),
+                    description: description.clone(),
                 };
                 return Ok(Reply::Cost(self.fleet.ledger().send(charge).await??));
             }
@@ -652,6 +766,52 @@ impl Driver {
                 lease_secs,
             } => {
                 self.renew(*request, *lease_secs)?;
+                return Ok(Reply::Done);
+            }
+            Command::TopUp { client, amount } => {
+                self.fleet.client(client)?;
+                let op = CreditOp::TopUp {
+                    client: client.clone(),
+                    amount: *amount,
+                };
+                return Ok(Reply::Credit(self.fleet.scheduler().send(op).await??));
+            }
+            Command::Transfer { from, to, amount } => {
+                self.fleet.client(from)?;
+                self.fleet.client(to)?;
+                let op = CreditOp::Transfer {
+                    from: from.clone(),
+                    to: to.clone(),
+                    amount: *amount,
+                };
+                return Ok(Reply::Credit(self.fleet.scheduler().send(op).await??));
+            }
+            Command::Consume {
+                client,
+                usage,
+                cost,
+                force,
+            } => {
+                self.fleet.client(client)?;
+                let consume = Consume {
+                    client: client.clone(),
+                    usage: usage.iter().map(|(m, n)| (Metric::parse(m), *n)).collect(),
+                    cost: *cost,
+                    force: *force,
+                };
+                let consumed = self.fleet.scheduler().send(consume).await?;
+                return Ok(Reply::Consumed(consumed?));
+            }
+            Command::RemoveQuota { quota } => {
+                self.fleet.remove_quota(quota).await?;
+                return Ok(Reply::Done);
+            }
+            Command::RemoveResource { resource } => {
+                self.fleet.remove_resource(resource).await?;
+                return Ok(Reply::Done);
+            }
+            Command::RemoveClient { client, drain } => {
+                self.remove_client(client, *drain).await?;
                 return Ok(Reply::Done);
             }
             Command::Wake => {

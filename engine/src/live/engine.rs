@@ -23,21 +23,25 @@ use super::lease::LeaseConfig;
 use super::snapshot::{self, EngineImage};
 use super::storage::StorageConfig;
 use crate::actors::{
-    CheckQuota, CheckQuotas, ClientStats, CreditReply, Fleet, FleetError, FleetSetup,
-    GetClientStats, GetCostSeries, GetLedger, GetQuotaUsage, ListBookings, PoolHistory,
-    QueueStatus, QueueStatusReply, QuotaAnswer, QuotaUsage, Sample, SchedulerActor, TakeSnapshot,
+    CheckQuota, CheckQuotas, ClientStats, ConsumeError, Consumed, CreditReply, Fleet, FleetError,
+    FleetSetup, GetClientStats, GetCostSeries, GetLedger, GetQuotaStandings, GetQuotaUsage,
+    ListBookings, PoolHistory, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaStanding,
+    QuotaUsage, RemoveError, Sample, SchedulerActor, TakeSnapshot,
 };
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 use crate::config::{MonitorConfig, MonitorSettings, SchedulerConfig, SchedulerSettings};
 use crate::model::{Booking, BookingId, Resource, ResourceId};
 use crate::model::{
-    Client, ClientId, CostEntry, CostType, Event, EventKind, Metric, Money, Pool, PoolId, Quota,
-    QuotaId, Request, RequestClass, RequestId, ReservationId, Timestamp, ValidationError,
+    Client, ClientId, CostEntry, CostType, Event, EventKind, Metadata, Metric, Money, Need, Pool,
+    PoolId, Quota, QuotaId, Request, RequestClass, RequestId, ReservationId, Timestamp, Usage,
+    ValidationError,
 };
 use crate::policy::admission::Refusal;
 use crate::policy::booking::{BookingError, BookingFilter};
 use crate::policy::ledger::{CostFilter, CostSummary, LedgerError};
-use crate::policy::reservation::{ReservationAlert, ReservationGrant, ReserveError, Settlement};
+use crate::policy::reservation::{
+    AccountBalance, ReservationAlert, ReservationGrant, ReserveError, Settlement,
+};
 
 /// Monitor samples a live engine keeps (a day at the default ten-second interval).
 const SAMPLES_KEPT: usize = 8_640;
@@ -130,6 +134,12 @@ pub enum LiveError {
     Booking(#[from] BookingError),
     #[error("unknown {kind} {id:?}")]
     Unknown { kind: &'static str, id: String },
+    /// Removing something still in use (nothing was changed).
+    #[error("{0}")]
+    InUse(String),
+    /// A hard quota refused usage counted directly (nothing was counted).
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
     #[error("the engine has stopped: {0}")]
     Stopped(String),
     #[error("replaying the journal failed at entry {seq}: {detail}")]
@@ -142,6 +152,32 @@ impl From<MailboxError> for LiveError {
     }
 }
 
+impl From<RemoveError> for LiveError {
+    fn from(e: RemoveError) -> Self {
+        match e {
+            RemoveError::Fleet(e) => e.into(),
+            // What stands in the way, said in the error's own words.
+            RemoveError::Credit(e @ ReserveError::AccountBusy { .. }) => {
+                LiveError::InUse(e.to_string())
+            }
+            RemoveError::Credit(e) => e.into(),
+            RemoveError::Booking(e @ BookingError::ResourceInUse { .. }) => {
+                LiveError::InUse(e.to_string())
+            }
+            RemoveError::Booking(e) => e.into(),
+        }
+    }
+}
+
+impl From<ConsumeError> for LiveError {
+    fn from(e: ConsumeError) -> Self {
+        match e {
+            ConsumeError::Quota(message) => LiveError::QuotaExceeded(message),
+            ConsumeError::Credit(e) => e.into(),
+        }
+    }
+}
+
 impl From<FleetError> for LiveError {
     fn from(e: FleetError) -> Self {
         match e {
@@ -150,6 +186,19 @@ impl From<FleetError> for LiveError {
             FleetError::Stopped(e) => e.into(),
         }
     }
+}
+
+/// A cost entry to record, with every field the seed's body has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCostEntry {
+    pub client: ClientId,
+    pub cost_type: CostType,
+    pub category: String,
+    pub amount: Money,
+    pub metadata: Metadata,
+    /// An ISO 4217 code; USD when absent.
+    pub currency: Option<String>,
+    pub description: String,
 }
 
 /// How a submitted request ended its wait.
@@ -211,6 +260,12 @@ pub struct RequestRecord {
     /// When its lease ends unless completed or renewed (while it runs).
     #[serde(default)]
     pub lease_until: Option<Timestamp>,
+    /// What it asked of each pool.
+    #[serde(default)]
+    pub needs: Vec<Need>,
+    /// What its cheaper alternative asks, if it has one (held instead when downgraded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternative: Option<Vec<Need>>,
 }
 
 impl RequestRecord {
@@ -232,6 +287,16 @@ impl RequestRecord {
             efficiency: None,
             lease_secs: request.lease_secs.or(lease),
             lease_until: None,
+            needs: request.needs.clone(),
+            alternative: request.alternative.as_ref().map(|a| a.needs.clone()),
+        }
+    }
+
+    /// The needs it holds (or will hold): its alternative's once downgraded.
+    pub fn held_needs(&self) -> &[Need] {
+        match (&self.alternative, self.downgraded) {
+            (Some(alternative), true) => alternative,
+            _ => &self.needs,
         }
     }
 }
@@ -611,6 +676,9 @@ impl LiveEngine {
             .spawn(move || {
                 let result = write_snapshot(&inner, covers, &image, full);
                 finish_snapshot(&inner, covers, image.at, result.is_ok());
+                // Let go of the engine first: a caller that closes it and reopens the file
+                // at once must not find it still held.
+                drop(inner);
                 let _ = tell.send(result);
             })
             .map_err(|e| LiveError::Stopped(e.to_string()))?;
@@ -839,7 +907,46 @@ impl LiveEngine {
 
     /// The registered clients, in registration order.
     pub async fn clients(&self) -> Vec<Client> {
-        self.inner.driver.lock().await.fleet.clients().to_vec()
+        self.inner
+            .driver
+            .lock()
+            .await
+            .fleet
+            .clients()
+            .cloned()
+            .collect()
+    }
+
+    /// Removes a quota (its usage is forgotten).
+    pub async fn remove_quota(&self, quota: &QuotaId) -> Result<(), LiveError> {
+        let quota = quota.clone();
+        self.execute(Command::RemoveQuota { quota }).await.map(drop)
+    }
+
+    /// Removes a bookable resource; refused while it has confirmed bookings that have not
+    /// ended (cancel or complete them first). Its past bookings stay listed.
+    pub async fn remove_resource(&self, resource: &ResourceId) -> Result<(), LiveError> {
+        let resource = resource.clone();
+        self.execute(Command::RemoveResource { resource })
+            .await
+            .map(drop)
+    }
+
+    /// Removes a client. Refused while it has queued or running requests, active
+    /// reservations or confirmed bookings to come, unless `drain`: then they are cancelled
+    /// and released first, in the same step. Its own quotas go with it; its account is
+    /// closed with its balances kept (credit is never destroyed), and its id is not reused.
+    pub async fn remove_client(&self, client: &ClientId, drain: bool) -> Result<(), LiveError> {
+        let client = client.clone();
+        self.execute(Command::RemoveClient { client, drain })
+            .await
+            .map(drop)
+    }
+
+    /// Every quota with its usage in the current period, in id order.
+    pub async fn quota_standings(&self) -> Result<Vec<QuotaStanding>, LiveError> {
+        self.inner.clock.advance_to(self.inner.time.now());
+        Ok(self.inner.scheduler.send(GetQuotaStandings).await?)
     }
 
     pub async fn quotas(&self) -> Vec<Quota> {
@@ -892,9 +999,59 @@ impl LiveEngine {
         request: RequestId,
         actual: Option<Money>,
     ) -> Result<(), LiveError> {
-        self.execute(Command::Complete { request, actual })
-            .await
-            .map(drop)
+        self.complete_with_usage(request, actual, None).await
+    }
+
+    /// Reports a request finished with its actual cost and what it really used (seed 001's
+    /// finalize): unused tokens of its rate pools go back to their buckets for the next
+    /// request, token, per-pool and compute quotas count what was used, and the
+    /// reservation settles at the actual cost.
+    pub async fn complete_with_usage(
+        &self,
+        request: RequestId,
+        actual: Option<Money>,
+        used: Option<Usage>,
+    ) -> Result<(), LiveError> {
+        let used = used.filter(|u| !u.is_empty());
+        self.execute(Command::Complete {
+            request,
+            actual,
+            used,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The one rate pool a request holds: where a bare count of tokens used belongs.
+    pub async fn rate_pool_of(&self, request: RequestId) -> Result<PoolId, LiveError> {
+        let driver = self.inner.driver.lock().await;
+        let record = driver
+            .records
+            .get(&request)
+            .ok_or_else(|| LiveError::Unknown {
+                kind: "request",
+                id: request.to_string(),
+            })?;
+        let pools = driver.fleet.pools();
+        let rate: Vec<&PoolId> = record
+            .held_needs()
+            .iter()
+            .map(|n| &n.pool)
+            .filter(|id| {
+                pools
+                    .iter()
+                    .any(|p| &p.id == *id && matches!(p.kind, crate::model::PoolKind::Rate { .. }))
+            })
+            .collect();
+        match rate.as_slice() {
+            [one] => Ok((*one).clone()),
+            _ => Err(ValidationError::new(
+                "tokens_used",
+                format!("a request holding {} rate pools", rate.len()),
+                "a request holding exactly one rate pool (name the pools in `used` otherwise)",
+            )
+            .into()),
+        }
     }
 
     /// Cancels a queued or running request.
@@ -1010,6 +1167,78 @@ impl LiveEngine {
         }
     }
 
+    /// Pays `amount` (above zero) into a client's available credit; answers its balances.
+    pub async fn top_up(
+        &self,
+        client: &ClientId,
+        amount: Money,
+    ) -> Result<AccountBalance, LiveError> {
+        let command = Command::TopUp {
+            client: client.clone(),
+            amount,
+        };
+        match self.budget(command).await? {
+            CreditReply::ToppedUp(balance) => Ok(balance),
+            _ => unreachable!("a top-up answers with the balance"),
+        }
+    }
+
+    /// Moves `amount` of available credit from one client to another, atomically (seed
+    /// 003's sharing); answers both balances after it.
+    pub async fn transfer(
+        &self,
+        from: &ClientId,
+        to: &ClientId,
+        amount: Money,
+    ) -> Result<(AccountBalance, AccountBalance), LiveError> {
+        let command = Command::Transfer {
+            from: from.clone(),
+            to: to.clone(),
+            amount,
+        };
+        match self.budget(command).await? {
+            CreditReply::Transferred { from, to } => Ok((from, to)),
+            _ => unreachable!("a transfer answers with both balances"),
+        }
+    }
+
+    /// Counts usage of work that did not go through the queue: `usage` by metric name
+    /// (`tokens`, `api_calls`, a pool's name, …) against every applicable quota and `cost`
+    /// against the client's credit, all or nothing. A hard quota or the credit refuses
+    /// what would pass it, unless `force` (the work already ran: count it anyway).
+    pub async fn consume(
+        &self,
+        client: &ClientId,
+        usage: BTreeMap<String, u64>,
+        cost: Option<Money>,
+        force: bool,
+    ) -> Result<Consumed, LiveError> {
+        if usage.is_empty() && cost.is_none() {
+            let expected = "at least one metric amount or a cost";
+            return Err(ValidationError::new("usage", "{}", expected).into());
+        }
+        let command = Command::Consume {
+            client: client.clone(),
+            usage,
+            cost,
+            force,
+        };
+        match self.execute(command).await? {
+            Reply::Consumed(consumed) => Ok(consumed),
+            _ => unreachable!("consume answers with what it counted"),
+        }
+    }
+
+    /// A reservation, active or closed, if the id names one.
+    pub async fn reservation(&self, id: ReservationId) -> Option<crate::model::Reservation> {
+        let scheduler = self.inner.scheduler.clone();
+        scheduler
+            .send(crate::actors::GetReservation(id))
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// A client's credit: available, reserved, spent.
     pub async fn account(
         &self,
@@ -1098,14 +1327,30 @@ impl LiveEngine {
         cost_type: CostType,
         category: &str,
         amount: Money,
-        metadata: BTreeMap<String, String>,
+        metadata: Metadata,
     ) -> Result<CostEntry, LiveError> {
-        let command = Command::RecordCost {
+        self.record_cost_entry(NewCostEntry {
             client: client.clone(),
             cost_type,
             category: category.to_owned(),
             amount,
             metadata,
+            currency: None,
+            description: String::new(),
+        })
+        .await
+    }
+
+    /// Records a cost entry with every field the seed's body has (currency, description).
+    pub async fn record_cost_entry(&self, entry: NewCostEntry) -> Result<CostEntry, LiveError> {
+        let command = Command::RecordCost {
+            client: entry.client,
+            cost_type: entry.cost_type,
+            category: entry.category,
+            amount: entry.amount,
+            metadata: entry.metadata,
+            currency: entry.currency,
+            description: entry.description,
         };
         match self.execute(command).await? {
             Reply::Cost(entry) => Ok(entry),

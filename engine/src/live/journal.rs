@@ -207,12 +207,22 @@ pub fn open(
 
 fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
     let file = std::fs::File::open(path).map_err(|e| StoreError::Writer(e.to_string()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy {
-            path: path.display().to_string(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Writer(e.to_string())),
+    // An engine of this process that was just dropped may take a moment to let go (its
+    // writer finishing what was queued): wait a little before calling the file busy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Busy {
+                    path: path.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::Writer(e.to_string())),
+        }
     }
 }
 

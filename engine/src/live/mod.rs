@@ -16,7 +16,8 @@ pub mod vault;
 
 pub use command::Command;
 pub use engine::{
-    ConfigFileError, LiveConfig, LiveEngine, LiveError, RequestRecord, RequestState, SubmitOutcome,
+    ConfigFileError, LiveConfig, LiveEngine, LiveError, NewCostEntry, RequestRecord, RequestState,
+    SubmitOutcome,
 };
 pub use journal::{Compaction, DbInfo, Location, SnapshotInfo, StoreError, info, vacuum};
 pub use lease::{LeaseConfig, LeaseExpiry};

@@ -32,6 +32,10 @@ impl fmt::Display for CostType {
     }
 }
 
+/// Free-form notes on a cost entry: any JSON values (the seed sends numbers, such as
+/// `{"tokens": 1500}`), kept as given and in key order.
+pub type Metadata = BTreeMap<String, serde_json::Value>;
+
 fn default_currency() -> String {
     "USD".to_owned()
 }
@@ -49,5 +53,8 @@ pub struct CostEntry {
     pub currency: String,
     pub at: Timestamp,
     #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: Metadata,
+    /// What the charge was for, in words (the seed's `description`).
+    #[serde(default)]
+    pub description: String,
 }

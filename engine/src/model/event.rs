@@ -139,6 +139,34 @@ pub enum EventKind {
         held_secs: f64,
         settled: bool,
     },
+    /// An admin paid credit into a client's account.
+    #[serde(rename = "credit.topped_up")]
+    CreditToppedUp {
+        client: ClientId,
+        amount: Money,
+        available: Money,
+    },
+    /// Available credit moved from `client` to `to` (seed 003's sharing).
+    #[serde(rename = "credit.transferred")]
+    CreditTransferred {
+        client: ClientId,
+        to: ClientId,
+        amount: Money,
+    },
+    /// Usage counted directly, for work that did not go through the queue.
+    #[serde(rename = "usage.consumed")]
+    UsageConsumed {
+        client: ClientId,
+        metric: String,
+        amount: u64,
+        charged: Money,
+    },
+    #[serde(rename = "quota.removed")]
+    QuotaRemoved { id: QuotaId },
+    #[serde(rename = "resource.removed")]
+    ResourceRemoved { id: ResourceId },
+    #[serde(rename = "client.removed")]
+    ClientRemoved { client: ClientId },
 }
 
 impl EventKind {
@@ -166,6 +194,12 @@ impl EventKind {
             EventKind::RequestFinished { .. } => "request.finished",
             EventKind::RequestCancelled { .. } => "request.cancelled",
             EventKind::RequestExpired { .. } => "request.expired",
+            EventKind::CreditToppedUp { .. } => "credit.topped_up",
+            EventKind::CreditTransferred { .. } => "credit.transferred",
+            EventKind::UsageConsumed { .. } => "usage.consumed",
+            EventKind::QuotaRemoved { .. } => "quota.removed",
+            EventKind::ResourceRemoved { .. } => "resource.removed",
+            EventKind::ClientRemoved { .. } => "client.removed",
         }
     }
 
@@ -189,8 +223,14 @@ impl EventKind {
             | EventKind::RequestRefused { client, .. }
             | EventKind::RequestFinished { client, .. }
             | EventKind::RequestCancelled { client, .. }
-            | EventKind::RequestExpired { client, .. } => Some(client),
+            | EventKind::RequestExpired { client, .. }
+            | EventKind::CreditToppedUp { client, .. }
+            | EventKind::CreditTransferred { client, .. }
+            | EventKind::UsageConsumed { client, .. }
+            | EventKind::ClientRemoved { client } => Some(client),
             EventKind::ResourceCreated { .. }
+            | EventKind::QuotaRemoved { .. }
+            | EventKind::ResourceRemoved { .. }
             | EventKind::QuotaUpdated { .. }
             | EventKind::PoolScaled { .. } => None,
         }

@@ -15,10 +15,11 @@ mod reservation;
 mod resource;
 pub mod seconds;
 mod time;
+mod usage;
 
 pub use booking::{Booking, BookingStatus, validate_slot};
 pub use client::{Client, MonthlyBudget, Tier};
-pub use cost::{CostEntry, CostType};
+pub use cost::{CostEntry, CostType, Metadata};
 pub use credential::{CredentialKind, CredentialMeta};
 pub use error::ValidationError;
 pub(crate) use error::ensure;
@@ -34,3 +35,4 @@ pub use request::{Alternative, BatchGroup, Need, Request, RequestClass, ensure_l
 pub use reservation::{Reservation, ReservationStatus};
 pub use resource::{Resource, ResourceKind, ResourceStatus};
 pub use time::Timestamp;
+pub use usage::Usage;

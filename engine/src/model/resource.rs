@@ -31,10 +31,19 @@ fn default_max_booking_hours() -> u32 {
 pub struct Resource {
     pub id: ResourceId,
     pub name: String,
+    /// What it is; the seed calls this `type`.
+    #[serde(alias = "type")]
     pub kind: ResourceKind,
-    /// Free-form specifications (`gpu_model`, `memory_gb`, …), kept in key order.
+    /// What it is for, in words (the seed's `description`).
     #[serde(default)]
-    pub specs: BTreeMap<String, String>,
+    pub description: String,
+    /// Who looks after it (the seed's `owner`), if anyone is named.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Free-form specifications (`gpu_model`, `memory_gb`: 80, …) as any JSON values,
+    /// kept in key order.
+    #[serde(default)]
+    pub specs: BTreeMap<String, serde_json::Value>,
     #[serde(default = "default_status")]
     pub status: ResourceStatus,
     pub cost_per_hour: Money,

@@ -118,6 +118,25 @@ pub struct Finished {
     pub notices: Vec<QuotaNotice>,
 }
 
+/// What a finished request really used, by position in its needs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Used {
+    /// The amount used of each need, in the order of the needs (`None`: all of each).
+    pub pools: Option<Vec<u64>>,
+    /// Compute time in milliseconds (`None`: the time the pools were held).
+    pub compute_ms: Option<u64>,
+}
+
+impl Used {
+    /// How much of need `i` (of `asked`) was used.
+    fn of(&self, i: usize, asked: u64) -> u64 {
+        self.pools
+            .as_ref()
+            .and_then(|p| p.get(i).copied())
+            .unwrap_or(asked)
+    }
+}
+
 /// One request's demand, as the gate sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Demand<'a> {
@@ -438,8 +457,12 @@ impl Gate {
     }
 
     /// Gives back what a finished request held and settles its reservation at `actual`.
-    /// An error (the reservation is not active, or `actual` is negative) changes nothing,
-    /// so finishing twice never frees another request's slots.
+    /// `used` is what the work really used of each pool (tokens of a rate pool), aligned
+    /// with `needs` (`None`: all of it), and its compute time (`None`: the time held).
+    /// Unused tokens go back to their bucket and out of the token and per-pool quotas, so
+    /// the next request can have them. An error (the reservation is not active, or `actual`
+    /// is negative) changes nothing, so finishing twice never frees another request's slots.
+    #[allow(clippy::too_many_arguments)]
     pub fn finish(
         &mut self,
         client: &ClientId,
@@ -447,29 +470,64 @@ impl Gate {
         admitted: &Admitted,
         actual: Money,
         held: Duration,
+        used: &Used,
         now: Timestamp,
     ) -> Result<Finished, ReserveError> {
         // First, because it refuses what `settle` would; once it passes, `settle` does too.
         let alert = self.credits.track(admitted.reservation, actual)?;
-        for &(pool, amount) in needs {
-            if let Level::Slot { busy, .. } = &mut self.gauges[pool].level {
-                *busy = busy.saturating_sub(amount as u32);
+        for (i, &(pool, amount)) in needs.iter().enumerate() {
+            match &mut self.gauges[pool].level {
+                Level::Slot { busy, .. } => *busy = busy.saturating_sub(amount as u32),
+                Level::Rate(bucket) => {
+                    let unused = amount.saturating_sub(used.of(i, amount));
+                    if unused > 0 {
+                        // Never above the bucket's capacity, so a refund cannot fail.
+                        let _ = bucket.refund(unused as f64, now);
+                    }
+                }
             }
         }
         let mut notices = Vec::new();
         if !self.quotas.is_empty() {
             let actual_micros = actual.micros().max(0) as u64;
-            let millis = held.as_millis().min(u64::MAX as u128) as u64;
+            let millis = used
+                .compute_ms
+                .unwrap_or_else(|| held.as_millis().min(u64::MAX as u128) as u64);
             let overrun = actual_micros.saturating_sub(admitted.cost_counted);
+            let mut unused = Vec::new();
+            let mut extra = vec![(Metric::ComputeMs, millis)];
             if actual_micros < admitted.cost_counted {
-                let unused = [(Metric::Cost, admitted.cost_counted - actual_micros)];
+                unused.push((Metric::Cost, admitted.cost_counted - actual_micros));
+            } else if overrun > 0 {
+                extra.push((Metric::Cost, overrun));
+            }
+            // Tokens and per-pool amounts were counted at admission as asked; count the
+            // difference from what was used.
+            let (mut asked, mut took) = (0u64, 0u64);
+            for (i, &(pool, amount)) in needs.iter().enumerate() {
+                let really = used.of(i, amount);
+                if matches!(self.gauges[pool].level, Level::Rate(_)) {
+                    asked += amount;
+                    took += really;
+                }
+                if used.pools.is_some() {
+                    let name = Metric::Named(self.gauges[pool].pool.id.0.clone());
+                    match really.cmp(&amount) {
+                        std::cmp::Ordering::Less => unused.push((name, amount - really)),
+                        std::cmp::Ordering::Greater => extra.push((name, really - amount)),
+                        std::cmp::Ordering::Equal => {}
+                    }
+                }
+            }
+            match took.cmp(&asked) {
+                std::cmp::Ordering::Less => unused.push((Metric::Tokens, asked - took)),
+                std::cmp::Ordering::Greater => extra.push((Metric::Tokens, took - asked)),
+                std::cmp::Ordering::Equal => {}
+            }
+            if !unused.is_empty() {
                 self.quotas.refund_many(client, &unused, now);
             }
-            let after_the_fact = [(Metric::ComputeMs, millis), (Metric::Cost, overrun)];
-            let counted = if overrun > 0 { 2 } else { 1 };
-            notices = self
-                .quotas
-                .record_many(client, &after_the_fact[..counted], now);
+            notices = self.quotas.record_many(client, &extra, now);
         }
         let settlement = self.credits.settle(admitted.reservation, actual, now)?;
         Ok(Finished {
@@ -666,8 +724,16 @@ mod tests {
         let full = gate.try_admit(demand(&a, 3, &one, Some(units(1))), t(0));
         assert_eq!(blocker(full), Blocker::Capacity { pool: 0 });
 
-        gate.finish(&a, &one, &first, units(1), Duration::from_secs(1), t(1))
-            .unwrap();
+        gate.finish(
+            &a,
+            &one,
+            &first,
+            units(1),
+            Duration::from_secs(1),
+            &Used::default(),
+            t(1),
+        )
+        .unwrap();
         assert_eq!(busy(&gate, 0), 1);
         let two = [(0, 2)];
         let blocked = gate.try_admit(demand(&a, 3, &two, Some(units(1))), t(1));
@@ -701,6 +767,41 @@ mod tests {
             gate.gauges()[scaled].pool().kind,
             slot_pool("s", 4, None).kind
         );
+    }
+
+    #[test]
+    fn unused_tokens_go_back_to_the_bucket_and_out_of_the_token_quota() {
+        let (mut gate, a) = gate();
+        let quota = Quota::new(
+            "tok",
+            QuotaScope::Global,
+            Metric::Tokens,
+            10_000,
+            Period::Daily,
+        );
+        gate.add_quota(quota, t(0)).unwrap();
+        let eight_hundred = [(1, 800)];
+        let first = admitted(gate.try_admit(demand(&a, 1, &eight_hundred, Some(units(1))), t(0)));
+        let four_hundred = [(1, 400)];
+        let short = gate.try_admit(demand(&a, 2, &four_hundred, Some(units(1))), t(0));
+        assert!(matches!(short, Verdict::Wait(Blocker::Tokens { .. })));
+        let used = Used {
+            pools: Some(vec![600]),
+            compute_ms: Some(1_500),
+        };
+        gate.finish(
+            &a,
+            &eight_hundred,
+            &first,
+            units(1),
+            Duration::ZERO,
+            &used,
+            t(0),
+        )
+        .unwrap();
+        // 200 back in the bucket: 400 now fit at the same instant.
+        admitted(gate.try_admit(demand(&a, 2, &four_hundred, Some(units(1))), t(0)));
+        assert_eq!(gate.quotas().get(&"tok".into()).unwrap().used(), 1_000);
     }
 
     #[test]
@@ -827,8 +928,16 @@ mod tests {
         assert_eq!(blocker(wait), Blocker::Credit);
         assert_eq!(snapshot(&gate, &a, t(0)), before);
 
-        gate.finish(&a, &one, &running, units(4), Duration::from_secs(1), t(1))
-            .unwrap();
+        gate.finish(
+            &a,
+            &one,
+            &running,
+            units(4),
+            Duration::from_secs(1),
+            &Used::default(),
+            t(1),
+        )
+        .unwrap();
         admitted(gate.try_admit(demand(&a, 3, &one, Some(units(10))), t(1)));
     }
 
@@ -859,7 +968,15 @@ mod tests {
             assert_eq!(admission.reserved, units(10));
             let actual = Money::from_micros(actual_micros);
             let done = gate
-                .finish(&a, &needs, &admission, actual, Duration::from_secs(5), t(5))
+                .finish(
+                    &a,
+                    &needs,
+                    &admission,
+                    actual,
+                    Duration::from_secs(5),
+                    &Used::default(),
+                    t(5),
+                )
                 .unwrap();
             assert_eq!(done.settlement.charged, actual);
             assert_eq!(done.settlement.returned, Money::from_micros(returned));
@@ -885,11 +1002,11 @@ mod tests {
         let needs = [(0, 1)];
         let first = admitted(gate.try_admit(demand(&a, 1, &needs, Some(units(1))), t(0)));
         let held = Duration::from_secs(2);
-        gate.finish(&a, &needs, &first, units(1), held, t(2))
+        gate.finish(&a, &needs, &first, units(1), held, &Used::default(), t(2))
             .unwrap();
         admitted(gate.try_admit(demand(&a, 2, &needs, Some(units(1))), t(2)));
         let err = gate
-            .finish(&a, &needs, &first, units(1), held, t(3))
+            .finish(&a, &needs, &first, units(1), held, &Used::default(), t(3))
             .unwrap_err();
         assert_eq!(
             err,
@@ -909,7 +1026,7 @@ mod tests {
             notices: Vec::new(),
         };
         assert!(
-            gate.finish(&a, &needs, &bad, units(-1), held, t(3))
+            gate.finish(&a, &needs, &bad, units(-1), held, &Used::default(), t(3))
                 .is_err()
         );
         assert_eq!(busy(&gate, 0), 1);
@@ -929,7 +1046,7 @@ mod tests {
         assert_eq!(used(&gate, "spend"), 10_000_000);
         let held = Duration::from_millis(1500);
         let done = gate
-            .finish(&a, &needs, &first, units(4), held, t(2))
+            .finish(&a, &needs, &first, units(4), held, &Used::default(), t(2))
             .unwrap();
         assert!(done.notices.is_empty());
         assert_eq!(used(&gate, "spend"), 4_000_000);
@@ -939,7 +1056,7 @@ mod tests {
         let second = admitted(gate.try_admit(demand(&a, 2, &needs, Some(units(10))), t(2)));
         assert_eq!(used(&gate, "spend"), 14_000_000);
         let done = gate
-            .finish(&a, &needs, &second, units(13), held, t(3))
+            .finish(&a, &needs, &second, units(13), held, &Used::default(), t(3))
             .unwrap();
         assert_eq!(used(&gate, "spend"), 17_000_000);
         assert_eq!(done.notices.len(), 1);
@@ -1189,7 +1306,7 @@ mod tests {
                         let i = nth % admissions.len();
                         let (slots, admission, open) = &mut admissions[i];
                         let (actual, held) = (Money::from_micros(actual), Duration::from_secs(1));
-                        let result = gate.finish(&a, &[(0, *slots)], admission, actual, held, now);
+                        let result = gate.finish(&a, &[(0, *slots)], admission, actual, held, &Used::default(), now);
                         prop_assert_eq!(result.is_ok(), *open);
                         *open = false;
                     }

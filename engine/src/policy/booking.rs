@@ -53,6 +53,14 @@ pub enum BookingError {
     },
     #[error("unknown booking {0}")]
     UnknownBooking(BookingId),
+    #[error(
+        "resource {resource} still has confirmed bookings that have not ended ({}): cancel or complete them first",
+        .bookings.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    ResourceInUse {
+        resource: ResourceId,
+        bookings: Vec<BookingId>,
+    },
     #[error("unknown resource {0}: expected the id of a registered resource")]
     UnknownResource(ResourceId),
     #[error("booking {0} already exists")]
@@ -177,6 +185,23 @@ impl BookingBook {
         self.bookings.get(&id)
     }
 
+    /// Confirmed bookings that have not ended by `now` (under way or to come), of one
+    /// resource or of one client: what removing the resource or the client would strand.
+    pub fn pending(
+        &self,
+        resource: Option<&ResourceId>,
+        client: Option<&ClientId>,
+        now: Timestamp,
+    ) -> Vec<BookingId> {
+        self.bookings
+            .values()
+            .filter(|b| b.status == BookingStatus::Confirmed && b.end > now)
+            .filter(|b| resource.is_none_or(|r| *r == b.resource))
+            .filter(|b| client.is_none_or(|c| *c == b.client))
+            .map(|b| b.id)
+            .collect()
+    }
+
     /// Bookings matching `filter`, in id order (the order they were made).
     pub fn list(&self, filter: &BookingFilter) -> Vec<&Booking> {
         self.bookings
@@ -292,6 +317,8 @@ mod tests {
             name: id.to_owned(),
             kind: ResourceKind::Gpu,
             specs: BTreeMap::new(),
+            description: String::new(),
+            owner: None,
             status: ResourceStatus::Available,
             cost_per_hour: Money::from_micros(2_500_000),
             max_booking_hours: 8,

@@ -6,7 +6,9 @@ use std::ops::Bound;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::model::{ClientId, CostEntry, CostEntryId, CostType, Money, Timestamp, ValidationError};
+use crate::model::{
+    ClientId, CostEntry, CostEntryId, CostType, Metadata, Money, Timestamp, ValidationError,
+};
 
 /// Why a charge was refused. Nothing already recorded changes on an error.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -28,7 +30,9 @@ pub struct NewCost {
     /// An ISO 4217 code such as `USD`.
     pub currency: String,
     pub at: Timestamp,
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: Metadata,
+    /// What the charge was for, in words.
+    pub description: String,
 }
 
 impl NewCost {
@@ -47,7 +51,8 @@ impl NewCost {
             amount,
             currency: "USD".to_owned(),
             at,
-            metadata: BTreeMap::new(),
+            metadata: Metadata::new(),
+            description: String::new(),
         }
     }
 
@@ -145,6 +150,7 @@ impl CostLedger {
             currency: cost.currency,
             at: cost.at,
             metadata: cost.metadata,
+            description: cost.description,
         };
         Ok(self.entries.entry((entry.at, id)).or_insert(entry))
     }

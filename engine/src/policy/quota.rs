@@ -14,7 +14,7 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::model::{
-    ClientId, EventKind, Metric, Period, Quota, QuotaId, Timestamp, ValidationError,
+    ClientId, EventKind, Metric, Money, Period, Quota, QuotaId, Timestamp, ValidationError,
 };
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
@@ -79,6 +79,24 @@ fn period_name(period: Period) -> &'static str {
     }
 }
 
+/// An amount of a metric for people: money for `cost` (counted in micro-units), a bare
+/// number otherwise.
+fn amount_of(metric: &Metric, amount: u64) -> String {
+    match metric {
+        Metric::Cost => Money::from_micros(i64::try_from(amount).unwrap_or(i64::MAX)).to_string(),
+        _ => amount.to_string(),
+    }
+}
+
+/// "$0.27 of $500.00 cost", "40 of 100 api_calls".
+fn usage_of(metric: &Metric, used: u64, allowance: u64) -> String {
+    format!(
+        "{} of {} {metric}",
+        amount_of(metric, used),
+        amount_of(metric, allowance)
+    )
+}
+
 fn ratio(used: u64, allowance: u64) -> f64 {
     used as f64 / allowance.max(1) as f64
 }
@@ -87,8 +105,10 @@ fn ratio(used: u64, allowance: u64) -> f64 {
 /// which names the quota that caused it, is `admission::Refusal`.)
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
-    "quota {quota}: {used} of {allowance} {metric} used this {} period; {requested} more would pass the limit",
-    period_name(*.period)
+    "quota {quota}: {} used this {} period; {} more would pass the limit",
+    usage_of(.metric, *.used, *.allowance),
+    period_name(*.period),
+    amount_of(.metric, *.requested)
 )]
 pub struct Overrun {
     pub quota: QuotaId,
@@ -341,10 +361,9 @@ impl QuotaState {
     fn usage_text(&self, used: u64) -> String {
         let q = &self.quota;
         format!(
-            "quota {}: {used} of {} {} used this {} period",
+            "quota {}: {} used this {} period",
             q.id,
-            self.allowance(),
-            q.metric,
+            usage_of(&q.metric, used, self.allowance()),
             period_name(q.period)
         )
     }
@@ -408,7 +427,10 @@ fn ensure_unchanged<T: PartialEq + fmt::Debug>(
     Err(ValidationError::new(
         field,
         format!("{new:?}"),
-        format!("{current:?} as before (remove the quota and add it again to change its {field})"),
+        format!(
+            "{current:?} as before (to change its {field}, remove the quota with \
+             `DELETE /api/quotas/{{id}}` or `LiveEngine::remove_quota`, then add it again)"
+        ),
     ))
 }
 
@@ -917,7 +939,7 @@ mod tests {
         assert_eq!(err.field, "quota[daily-calls].period");
         assert!(
             err.to_string()
-                .contains("remove the quota and add it again"),
+                .contains("remove the quota with `DELETE /api/quotas/{id}`"),
             "{err}"
         );
         let mut bad = daily(40);

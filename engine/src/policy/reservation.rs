@@ -79,12 +79,23 @@ pub enum ReserveError {
         id: ReservationId,
         status: ReservationStatus,
     },
+    #[error("credit moves between two different clients, but both sides are {0}")]
+    SameAccount(ClientId),
+    #[error(
+        "client {client} still holds {reserved} in active reservations ({count} of them): \
+         settle or release them first, or remove the client with drain"
+    )]
+    AccountBusy {
+        client: ClientId,
+        reserved: Money,
+        count: usize,
+    },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 }
 
 /// What `reserve` set aside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationGrant {
     pub id: ReservationId,
     pub amount: Money,
@@ -133,7 +144,7 @@ impl ReservationAlert {
 }
 
 /// The outcome of `settle`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Settlement {
     pub reservation: ReservationId,
     /// Taken from the client: the actual cost, or less when an overrun exceeded its credit.
@@ -147,7 +158,7 @@ pub struct Settlement {
 }
 
 /// A client's credit, split by where it is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountBalance {
     pub available: Money,
     pub reserved: Money,
@@ -177,10 +188,23 @@ pub fn efficiency(reserved: Money, used: Money) -> f64 {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// What a direct charge (usage counted outside any reservation) took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectCharge {
+    /// Taken from the client's available credit into spent.
+    pub charged: Money,
+    /// The part the available credit could not cover (only when forced; never charged).
+    pub uncovered: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Account {
     client: ClientId,
     balance: AccountBalance,
+    /// A removed client's account: its balances stay on the books (so the totals still
+    /// add up) but nothing can be drawn on it, paid into it or reserved from it.
+    #[serde(default)]
+    closed: bool,
 }
 
 /// A reservation as the book keeps it: the client by index, so the hot path never clones a name.
@@ -240,6 +264,7 @@ impl CreditBook {
                 available: credits,
                 ..AccountBalance::default()
             },
+            closed: false,
         });
         Ok(())
     }
@@ -250,6 +275,93 @@ impl CreditBook {
         self.deposited = self.checked_deposit(amount)?;
         self.accounts[index].balance.available += amount;
         Ok(())
+    }
+
+    /// Moves `amount` of available credit from one client to another (the sharing of
+    /// credit between clients). Nothing is created or lost: both sides change in one step,
+    /// or, when refused, neither does.
+    pub fn transfer(
+        &mut self,
+        from: &ClientId,
+        to: &ClientId,
+        amount: Money,
+    ) -> Result<(), ReserveError> {
+        if amount <= Money::ZERO {
+            return Err(ValidationError::new("amount", amount, "an amount above zero").into());
+        }
+        if from == to {
+            return Err(ReserveError::SameAccount(from.clone()));
+        }
+        let (source, target) = (self.index_of(from)?, self.index_of(to)?);
+        let available = self.accounts[source].balance.available;
+        if available < amount {
+            return Err(ReserveError::InsufficientCredit {
+                client: from.clone(),
+                needed: amount,
+                available,
+            });
+        }
+        self.accounts[source].balance.available -= amount;
+        self.accounts[target].balance.available += amount;
+        Ok(())
+    }
+
+    /// Charges `amount` straight from the client's available credit into spent, for work
+    /// that ran outside any reservation. Refused when the credit does not cover it, unless
+    /// `force` (the work already happened): then what is available is charged and the
+    /// rest reported as `uncovered`.
+    pub fn charge(
+        &mut self,
+        client: &ClientId,
+        amount: Money,
+        force: bool,
+    ) -> Result<DirectCharge, ReserveError> {
+        positive_or_zero("cost", amount)?;
+        let index = self.index_of(client)?;
+        let balance = &mut self.accounts[index].balance;
+        if balance.available < amount && !force {
+            return Err(ReserveError::InsufficientCredit {
+                client: client.clone(),
+                needed: amount,
+                available: balance.available,
+            });
+        }
+        let charged = amount.min(balance.available);
+        balance.available -= charged;
+        balance.spent += charged;
+        Ok(DirectCharge {
+            charged,
+            uncovered: amount - charged,
+        })
+    }
+
+    /// The active reservations drawn on `client`'s account, oldest first.
+    pub fn active_for(&self, client: &ClientId) -> Vec<ReservationId> {
+        let Some(&index) = self.account_index.get(client) else {
+            return Vec::new();
+        };
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.account == index && e.status == ReservationStatus::Active)
+            .map(|(position, _)| ReservationId(position as u64 + 1))
+            .collect()
+    }
+
+    /// Closes a removed client's account; refused while it holds active reservations.
+    /// Its balances stay counted in [`CreditBook::total_credits`]: credit is never destroyed.
+    pub fn close_account(&mut self, client: &ClientId) -> Result<AccountBalance, ReserveError> {
+        let index = self.index_of(client)?;
+        let balance = self.accounts[index].balance;
+        if balance.reserved > Money::ZERO {
+            return Err(ReserveError::AccountBusy {
+                client: client.clone(),
+                reserved: balance.reserved,
+                count: self.active_for(client).len(),
+            });
+        }
+        self.accounts[index].closed = true;
+        Ok(balance)
     }
 
     /// Sets credit aside for a request: `min(estimate, max_reservation)`, or
@@ -390,8 +502,9 @@ impl CreditBook {
         })
     }
 
+    /// An open account's balances (`None` for an unknown or closed one).
     pub fn account(&self, client: &ClientId) -> Option<AccountBalance> {
-        let index = *self.account_index.get(client)?;
+        let index = self.index_of(client).ok()?;
         Some(self.accounts[index].balance)
     }
 
@@ -403,10 +516,12 @@ impl CreditBook {
             .sum()
     }
 
+    /// The index of an open account.
     fn index_of(&self, client: &ClientId) -> Result<usize, ReserveError> {
         self.account_index
             .get(client)
             .copied()
+            .filter(|&index| !self.accounts[index].closed)
             .ok_or_else(|| ReserveError::UnknownClient(client.clone()))
     }
 
@@ -788,6 +903,84 @@ mod tests {
     }
 
     #[test]
+    fn transfer_moves_available_credit_and_refuses_what_is_not_there() {
+        let (mut book, a) = book();
+        let b = ClientId::new("b");
+        book.open_account(b.clone(), units(10)).unwrap();
+        let held = book.reserve(&a, None, Some(units(100)), t(0)).unwrap().id;
+        // Reserved credit is not available to give away.
+        assert_eq!(
+            book.transfer(&a, &b, units(901)),
+            Err(ReserveError::InsufficientCredit {
+                client: a.clone(),
+                needed: units(901),
+                available: units(900),
+            })
+        );
+        book.transfer(&a, &b, units(900)).unwrap();
+        assert_eq!(book.account(&a), Some(balance(0, 100, 0)));
+        assert_eq!(book.account(&b), Some(balance(910, 0, 0)));
+        assert_eq!(
+            book.transfer(&a, &a, units(1)),
+            Err(ReserveError::SameAccount(a.clone()))
+        );
+        assert_eq!(
+            invalid_field(book.transfer(&b, &a, units(0)).unwrap_err()),
+            "amount"
+        );
+        assert_eq!(
+            book.transfer(&b, &ClientId::new("x"), units(1)),
+            Err(ReserveError::UnknownClient(ClientId::new("x")))
+        );
+        book.release(held, t(1)).unwrap();
+        assert_eq!(book.total_credits(), units(1010));
+    }
+
+    #[test]
+    fn a_direct_charge_is_refused_beyond_credit_unless_forced() {
+        let (mut book, a) = book();
+        assert_eq!(
+            book.charge(&a, units(5), false),
+            Ok(DirectCharge {
+                charged: units(5),
+                uncovered: Money::ZERO
+            })
+        );
+        assert!(matches!(
+            book.charge(&a, units(996), false),
+            Err(ReserveError::InsufficientCredit { .. })
+        ));
+        assert_eq!(
+            book.charge(&a, units(996), true),
+            Ok(DirectCharge {
+                charged: units(995),
+                uncovered: units(1)
+            })
+        );
+        assert_eq!(book.account(&a), Some(balance(0, 0, 1000)));
+    }
+
+    #[test]
+    fn a_closed_account_keeps_its_credit_counted_but_takes_nothing_more() {
+        let (mut book, a) = book();
+        let id = book.reserve(&a, None, Some(units(10)), t(0)).unwrap().id;
+        assert_eq!(book.active_for(&a), vec![id]);
+        assert!(matches!(
+            book.close_account(&a),
+            Err(ReserveError::AccountBusy { count: 1, .. })
+        ));
+        book.settle(id, units(4), t(1)).unwrap();
+        assert_eq!(book.close_account(&a), Ok(balance(996, 0, 4)));
+        assert_eq!(book.account(&a), None);
+        assert_eq!(
+            book.deposit(&a, units(1)),
+            Err(ReserveError::UnknownClient(a.clone()))
+        );
+        assert!(book.reserve(&a, None, Some(units(1)), t(2)).is_err());
+        assert_eq!(book.total_credits(), units(1000));
+    }
+
+    #[test]
     fn efficiency_peaks_at_80_percent_use() {
         let e = |used: i64| efficiency(units(100), units(used));
         let curve: Vec<f64> = [0, 40, 80, 90, 100, 150, 200, 500].map(e).to_vec();
@@ -808,6 +1001,9 @@ mod tests {
         Track(usize, i64),
         Settle(usize, i64),
         Release(usize),
+        Transfer(usize, usize, i64),
+        Charge(usize, i64, bool),
+        Close(usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -819,8 +1015,11 @@ mod tests {
             (client.clone(), micros.clone()).prop_map(|(c, m)| Op::Deposit(c, m)),
             (client, prop::option::of(micros.clone())).prop_map(|(c, m)| Op::Reserve(c, m)),
             (reservation.clone(), micros.clone()).prop_map(|(r, m)| Op::Track(r, m)),
-            (reservation.clone(), micros).prop_map(|(r, m)| Op::Settle(r, m)),
+            (reservation.clone(), micros.clone()).prop_map(|(r, m)| Op::Settle(r, m)),
             reservation.prop_map(Op::Release),
+            (0..3usize, 0..3usize, micros.clone()).prop_map(|(a, b, m)| Op::Transfer(a, b, m)),
+            (0..3usize, micros, any::<bool>()).prop_map(|(c, m, f)| Op::Charge(c, m, f)),
+            (0..3usize).prop_map(Op::Close),
         ]
     }
 
@@ -848,6 +1047,16 @@ mod tests {
                     Op::Settle(r, m) => book.settle(ReservationId(r as u64), Money::from_micros(m), now)
                         .map(|_| ()),
                     Op::Release(r) => book.release(ReservationId(r as u64), now),
+                    Op::Transfer(a, b, m) => book
+                        .transfer(&clients[a], &clients[b], Money::from_micros(m))
+                        .map(|()| {
+                            deposited[a] -= m;
+                            deposited[b] += m;
+                        }),
+                    Op::Charge(c, m, force) => book
+                        .charge(&clients[c], Money::from_micros(m), force)
+                        .map(|_| ()),
+                    Op::Close(c) => book.close_account(&clients[c]).map(|_| ()),
                 };
                 for (c, client) in clients.iter().enumerate() {
                     let Some(b) = book.account(client) else { continue };

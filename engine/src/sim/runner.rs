@@ -197,6 +197,7 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                     .finish(vec![Completion {
                         request,
                         actual: None,
+                        used: None,
                     }])
                     .await?
             }

@@ -100,6 +100,17 @@ pub enum CreditOp {
     Release {
         reservation: ReservationId,
     },
+    /// An admin pays credit into a client's account.
+    TopUp {
+        client: ClientId,
+        amount: Money,
+    },
+    /// Available credit moves from one client to another.
+    Transfer {
+        from: ClientId,
+        to: ClientId,
+        amount: Money,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +119,13 @@ pub enum CreditReply {
     Tracked(Option<ReservationAlert>),
     Settled(Settlement),
     Released,
+    /// The client's balances after a top-up.
+    ToppedUp(AccountBalance),
+    /// Both sides' balances after a transfer.
+    Transferred {
+        from: AccountBalance,
+        to: AccountBalance,
+    },
 }
 
 /// Cancels a queued or running request; answers what it set going and whether the request
@@ -328,6 +346,40 @@ impl Handler<CreditOp> for SchedulerActor {
             CreditOp::Release { reservation } => {
                 credits.release(reservation, now)?;
                 Ok(CreditReply::Released)
+            }
+            CreditOp::TopUp { client, amount } => {
+                if amount <= Money::ZERO {
+                    return Err(
+                        ValidationError::new("amount", amount, "an amount above zero").into(),
+                    );
+                }
+                credits.deposit(&client, amount)?;
+                let balance = credits.account(&client).unwrap_or_default();
+                self.publish(
+                    now,
+                    EventKind::CreditToppedUp {
+                        client,
+                        amount,
+                        available: balance.available,
+                    },
+                );
+                Ok(CreditReply::ToppedUp(balance))
+            }
+            CreditOp::Transfer { from, to, amount } => {
+                credits.transfer(&from, &to, amount)?;
+                let reply = CreditReply::Transferred {
+                    from: credits.account(&from).unwrap_or_default(),
+                    to: credits.account(&to).unwrap_or_default(),
+                };
+                self.publish(
+                    now,
+                    EventKind::CreditTransferred {
+                        client: from,
+                        to,
+                        amount,
+                    },
+                );
+                Ok(reply)
             }
         }
     }

@@ -68,10 +68,13 @@ pub struct Submit(pub Vec<Job>);
 
 /// A request that finished; `actual` is its cost if known, else it is priced from the
 /// time it held its pools.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Completion {
     pub request: RequestId,
     pub actual: Option<Money>,
+    /// What the work really used of its pools and its compute time (all it held, and the
+    /// time it held them, when `None`).
+    pub used: Option<crate::model::Usage>,
 }
 
 #[derive(Debug, Message)]

@@ -6,8 +6,9 @@ use std::time::Duration;
 use super::{Completion, Dispatched, Dispatches, Running, SchedulerActor, Settled};
 use crate::actors::client::ClientOutcome;
 use crate::actors::ledger::Charge;
+use crate::model::Usage;
 use crate::model::{CostType, EventKind, Money, RequestClass, Timestamp};
-use crate::policy::admission::Admitted;
+use crate::policy::admission::{Admitted, Used};
 use crate::policy::dispatch::{Batching, Job};
 
 impl SchedulerActor {
@@ -124,12 +125,14 @@ impl SchedulerActor {
         let slot = &mut self.clients[run.client];
         slot.running = slot.running.saturating_sub(1);
         let client = slot.setup.id.clone();
+        let used = self.used(&run.variant.needs, completion.used.as_ref());
         match self.gate.finish(
             &client,
             &run.variant.needs,
             &run.admitted,
             actual,
             held,
+            &used,
             now,
         ) {
             Ok(finished) => {
@@ -155,6 +158,8 @@ impl SchedulerActor {
                         amount: charged,
                         at: now,
                         metadata: Default::default(),
+                        currency: None,
+                        description: String::new(),
                     });
                 }
                 // At the finish, reaching 80% or 95% of the reservation is what a good
@@ -194,6 +199,28 @@ impl SchedulerActor {
                 tracing::error!(request = %completion.request, error = %e, "settlement failed");
                 None
             }
+        }
+    }
+}
+
+impl SchedulerActor {
+    /// A usage report by pool id as the gate reads it: by position in the needs.
+    fn used(&self, needs: &[(usize, u64)], usage: Option<&Usage>) -> Used {
+        let Some(usage) = usage else {
+            return Used::default();
+        };
+        let pools = (!usage.pools.is_empty()).then(|| {
+            needs
+                .iter()
+                .map(|&(pool, asked)| {
+                    let id = &self.gate.gauges()[pool].pool().id;
+                    usage.pools.get(id).copied().unwrap_or(asked)
+                })
+                .collect()
+        });
+        Used {
+            pools,
+            compute_ms: usage.compute_ms,
         }
     }
 }

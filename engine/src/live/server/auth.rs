@@ -2,7 +2,10 @@
 //!
 //! Tokens are stored as their SHA-256 in the `api_tokens` table of the engine's database,
 //! over a connection of their own (the journal's WAL mode lets both write). The plaintext
-//! exists only in the creator's output and in the callers' headers.
+//! exists only in the creator's output and in the callers' headers; a listing shows each
+//! token's id, role, times and first characters, never the token. A revoked token is
+//! deleted, and an expired one refused, on the very next request: every request looks its
+//! token up afresh.
 
 use std::future::{Ready, ready};
 use std::path::Path;
@@ -29,6 +32,32 @@ pub enum TokenError {
     Randomness(getrandom::Error),
     #[error("invalid client id {0:?}: expected a non-empty name")]
     EmptyClient(String),
+    #[error("invalid expires_in_secs: got {0}, expected a number of seconds above zero")]
+    BadExpiry(u64),
+    #[error("unknown token {0}: see `qm token list`")]
+    Unknown(i64),
+}
+
+/// A stored token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    /// `admin`, or `client` (acting for `client` only).
+    pub role: String,
+    pub client: Option<ClientId>,
+    pub created_at: String,
+    /// When it stops working, if it expires.
+    pub expires_at: Option<String>,
+    /// Its first characters, to tell tokens apart (`qm_1a2b3c…`).
+    pub hint: String,
+}
+
+/// What creating a token answers: its only plaintext copy, and how it is listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CreatedToken {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenInfo,
 }
 
 /// Who a request acts for.
@@ -106,6 +135,19 @@ impl TokenStore {
                 created_at TEXT NOT NULL
             )",
         )?;
+        // Databases made before tokens could expire or be listed gain the columns; their
+        // tokens keep working, never expiring.
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('api_tokens')")?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        for (column, kind) in [("expires_at", "TEXT"), ("hint", "TEXT NOT NULL DEFAULT ''")] {
+            if !columns.iter().any(|c| c == column) {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE api_tokens ADD COLUMN {column} {kind}"
+                ))?;
+            }
+        }
         Ok(TokenStore {
             conn: Mutex::new(conn),
             admin_hash: admin_token.filter(|t| !t.is_empty()).map(hash),
@@ -114,23 +156,98 @@ impl TokenStore {
 
     /// Creates a token (admin when `client` is `None`) and returns its only plaintext copy.
     pub fn create(&self, client: Option<&ClientId>) -> Result<String, TokenError> {
-        if let Some(c) = client.filter(|c| c.as_str().is_empty()) {
+        Ok(self.issue(client, None)?.token)
+    }
+
+    /// Creates a token that stops working after `expires_in_secs` (never if `None`).
+    pub fn issue(
+        &self,
+        client: Option<&ClientId>,
+        expires_in_secs: Option<u64>,
+    ) -> Result<CreatedToken, TokenError> {
+        if let Some(c) = client.filter(|c| c.as_str().trim().is_empty()) {
             return Err(TokenError::EmptyClient(c.to_string()));
         }
+        let now = WallClock.now();
+        let expires_at = match expires_in_secs {
+            Some(0) => return Err(TokenError::BadExpiry(0)),
+            Some(secs) => {
+                let secs = secs.min(100 * 365 * 86_400);
+                Some((now + std::time::Duration::from_secs(secs)).to_string())
+            }
+            None => None,
+        };
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(TokenError::Randomness)?;
         let token: String = std::iter::once("qm_".to_owned())
             .chain(secret.iter().map(|b| format!("{b:02x}")))
             .collect();
-        self.lock().execute(
-            "INSERT INTO api_tokens (hash, client, created_at) VALUES (?1, ?2, ?3)",
+        let hint = format!("{}…", &token[..9]);
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO api_tokens (hash, client, created_at, expires_at, hint)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 hash(&token).as_slice(),
                 client.map(ClientId::as_str),
-                WallClock.now().to_string()
+                now.to_string(),
+                expires_at,
+                hint
             ],
         )?;
-        Ok(token)
+        let id = conn.last_insert_rowid();
+        drop(conn);
+        let info = TokenInfo {
+            id,
+            role: role(client.is_none()).to_owned(),
+            client: client.cloned(),
+            created_at: now.to_string(),
+            expires_at,
+            hint,
+        };
+        Ok(CreatedToken { token, info })
+    }
+
+    /// Every stored token (not the environment's admin token), oldest first; `client`
+    /// limits the list to that client's tokens.
+    pub fn list(&self, client: Option<&ClientId>) -> Result<Vec<TokenInfo>, TokenError> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(
+            "SELECT rowid, client, created_at, expires_at, hint FROM api_tokens
+             WHERE ?1 IS NULL OR client = ?1 ORDER BY rowid",
+        )?;
+        let rows = statement.query_map([client.map(ClientId::as_str)], |row| {
+            let client: Option<String> = row.get(1)?;
+            Ok(TokenInfo {
+                id: row.get(0)?,
+                role: role(client.is_none()).to_owned(),
+                client: client.map(ClientId::new),
+                created_at: row.get(2)?,
+                expires_at: row.get(3)?,
+                hint: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes (deletes) a token by its id: it is refused from the next request on.
+    pub fn revoke(&self, id: i64) -> Result<TokenInfo, TokenError> {
+        let found = self
+            .list(None)?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or(TokenError::Unknown(id))?;
+        self.lock()
+            .execute("DELETE FROM api_tokens WHERE rowid = ?1", [id])?;
+        Ok(found)
+    }
+
+    /// Revokes every token of `client` (a removed client's tokens must stop working).
+    pub fn revoke_client(&self, client: &ClientId) -> Result<usize, TokenError> {
+        Ok(self.lock().execute(
+            "DELETE FROM api_tokens WHERE client = ?1",
+            [client.as_str()],
+        )?)
     }
 
     /// Who `token` acts for, if it is known.
@@ -140,11 +257,22 @@ impl TokenStore {
             return Ok(Some(Caller::Admin));
         }
         let conn = self.lock();
-        let mut statement = conn.prepare_cached("SELECT client FROM api_tokens WHERE hash = ?1")?;
-        let row: Option<Option<String>> = statement
-            .query_row([digest.as_slice()], |row| row.get(0))
+        let mut statement =
+            conn.prepare_cached("SELECT client, expires_at FROM api_tokens WHERE hash = ?1")?;
+        let row: Option<(Option<String>, Option<String>)> = statement
+            .query_row([digest.as_slice()], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        Ok(row.map(|client| match client {
+        let Some((client, expires_at)) = row else {
+            return Ok(None);
+        };
+        // An expiry that cannot be read is taken as expired: refusing is the safe side.
+        let expired = expires_at.is_some_and(|at| {
+            crate::model::Timestamp::parse(&at).map_or(true, |at| at <= WallClock.now())
+        });
+        if expired {
+            return Ok(None);
+        }
+        Ok(Some(match client {
             None => Caller::Admin,
             Some(id) => Caller::Client(ClientId::new(id)),
         }))
@@ -157,6 +285,10 @@ impl TokenStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+fn role(admin: bool) -> &'static str {
+    if admin { "admin" } else { "client" }
 }
 
 fn hash(token: &str) -> [u8; 32] {

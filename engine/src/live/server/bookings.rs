@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{ApiError, Caller, ServerState, parse_instant, parse_seq};
-use crate::model::{BookingId, BookingStatus, ClientId, ResourceId, Timestamp};
+use crate::model::{Booking, BookingId, BookingStatus, ClientId, ResourceId, Timestamp};
 use crate::policy::booking::BookingFilter;
 
 #[derive(Deserialize)]
@@ -16,6 +16,38 @@ pub struct ListQuery {
     status: Option<String>,
     from_date: Option<String>,
     to_date: Option<String>,
+}
+
+/// A booking in our names and the seed's: `resource_id`, `resource_name`, `booked_by`,
+/// `agent_id`, `start_time`, `end_time`, and `actual_cost` (its cost once completed).
+async fn bookings_json(state: &ServerState, bookings: &[Booking]) -> serde_json::Value {
+    let resources = state.engine.resources().await;
+    let shaped: Vec<serde_json::Value> = bookings
+        .iter()
+        .map(|booking| {
+            let mut value = serde_json::to_value(booking).unwrap_or_default();
+            let name = resources
+                .iter()
+                .find(|r| r.id == booking.resource)
+                .map(|r| r.name.clone());
+            value["resource_id"] = serde_json::json!(booking.resource);
+            value["resource_name"] = serde_json::json!(name);
+            value["booked_by"] = serde_json::json!(booking.client);
+            value["agent_id"] = serde_json::json!(booking.client);
+            value["start_time"] = serde_json::json!(booking.start);
+            value["end_time"] = serde_json::json!(booking.end);
+            value["actual_cost"] = serde_json::json!(
+                (booking.status == BookingStatus::Completed).then_some(booking.estimated_cost)
+            );
+            value
+        })
+        .collect();
+    serde_json::Value::Array(shaped)
+}
+
+async fn booking_json(state: &ServerState, booking: Booking) -> serde_json::Value {
+    let mut list = bookings_json(state, std::slice::from_ref(&booking)).await;
+    list[0].take()
 }
 
 fn parse_status(text: &str) -> Result<BookingStatus, ApiError> {
@@ -36,7 +68,8 @@ pub async fn list(
         from: parse_instant("from_date", query.from_date.as_deref())?,
         to: parse_instant("to_date", query.to_date.as_deref())?,
     };
-    Ok(HttpResponse::Ok().json(state.engine.bookings(filter).await?))
+    let bookings = state.engine.bookings(filter).await?;
+    Ok(HttpResponse::Ok().json(bookings_json(&state, &bookings).await))
 }
 
 #[derive(Deserialize)]
@@ -69,7 +102,7 @@ pub async fn create(
             &body.purpose,
         )
         .await?;
-    Ok(HttpResponse::Created().json(booking))
+    Ok(HttpResponse::Created().json(booking_json(&state, booking).await))
 }
 
 pub async fn cancel(
@@ -87,5 +120,6 @@ pub async fn cancel(
         .ok_or_else(|| ApiError::not_found("booking", id))?
         .client;
     caller.may_act_for(&owner)?;
-    Ok(HttpResponse::Ok().json(state.engine.cancel_booking(id).await?))
+    let booking = state.engine.cancel_booking(id).await?;
+    Ok(HttpResponse::Ok().json(booking_json(&state, booking).await))
 }

@@ -1,12 +1,11 @@
 //! `/api/costs`: the ledger's summary, and recording a charge.
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{ApiError, Caller, ServerState, parse_instant};
-use crate::model::{ClientId, CostType, Money};
+use crate::live::NewCostEntry;
+use crate::model::{ClientId, CostType, Metadata, Money};
 use crate::policy::ledger::CostFilter;
 
 /// Entries listed in a summary unless `limit` says otherwise.
@@ -60,12 +59,18 @@ pub struct RecordBody {
     /// The client (the seed's `agent_id` is accepted too).
     #[serde(alias = "agent_id")]
     client: Option<ClientId>,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", alias = "cost_type")]
     cost_type: CostType,
-    category: String,
+    /// What it is filed under; the type's name when absent.
+    category: Option<String>,
     amount: Money,
+    /// An ISO 4217 code; USD when absent.
+    currency: Option<String>,
     #[serde(default)]
-    metadata: BTreeMap<String, String>,
+    description: String,
+    /// Any JSON values (the seed sends numbers).
+    #[serde(default)]
+    metadata: Metadata,
 }
 
 pub async fn record(
@@ -77,13 +82,22 @@ pub async fn record(
     let client = caller.acting_for(body.client, "client")?;
     let entry = state
         .engine
-        .record_cost(
-            &client,
-            body.cost_type,
-            &body.category,
-            body.amount,
-            body.metadata,
-        )
+        .record_cost_entry(NewCostEntry {
+            client,
+            cost_type: body.cost_type,
+            category: body
+                .category
+                .unwrap_or_else(|| body.cost_type.as_str().to_owned()),
+            amount: body.amount,
+            metadata: body.metadata,
+            currency: body.currency,
+            description: body.description,
+        })
         .await?;
-    Ok(HttpResponse::Created().json(entry))
+    let mut answer = serde_json::to_value(&entry).map_err(ApiError::internal)?;
+    // The seed's names beside ours.
+    answer["agent_id"] = answer["client"].clone();
+    answer["cost_type"] = answer["type"].clone();
+    answer["timestamp"] = answer["at"].clone();
+    Ok(HttpResponse::Created().json(answer))
 }

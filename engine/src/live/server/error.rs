@@ -20,6 +20,13 @@ pub struct ApiError {
     error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// The value refused and what was expected, when one value was at fault (boxed: most
+    /// errors have none, and handlers return this by value).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    detail: Option<Box<Detail>>,
+    /// Why work was refused (`quota`, `credit`, …), for clients that map it to a type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     /// The confirmed booking a new one would overlap.
     #[serde(skip_serializing_if = "Option::is_none")]
     conflict: Option<Box<Booking>>,
@@ -31,6 +38,8 @@ impl ApiError {
             status,
             error: error.into(),
             field: None,
+            detail: None,
+            reason: None,
             conflict: None,
         }
     }
@@ -62,16 +71,37 @@ impl ApiError {
     }
 
     pub fn bad_query(field: &str, got: &str, expected: &str) -> Self {
-        Self::new(
+        let mut error = Self::new(
             StatusCode::BAD_REQUEST,
             format!("invalid {field}: got {got:?}, expected {expected}"),
         )
-        .with_field(field)
+        .with_field(field);
+        error.detail = Some(Box::new(Detail {
+            value: got.to_owned(),
+            expected: expected.to_owned(),
+        }));
+        error
     }
 
     pub fn invalid(e: ValidationError) -> Self {
-        let field = e.field.clone();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).with_field(field)
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
+        error.field = Some(e.field);
+        error.detail = Some(Box::new(Detail {
+            value: e.value,
+            expected: e.expected,
+        }));
+        error
+    }
+
+    /// Work refused for `reason` (`quota`, `credit`): 429 for a quota, 402 for credit.
+    pub fn refused(reason: &'static str, message: impl Into<String>) -> Self {
+        let status = match reason {
+            "credit" => StatusCode::PAYMENT_REQUIRED,
+            _ => StatusCode::TOO_MANY_REQUESTS,
+        };
+        let mut error = Self::new(status, message);
+        error.reason = Some(reason);
+        error
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -122,6 +152,13 @@ impl ApiError {
     }
 }
 
+/// The value at fault, as text, and what would have been accepted in its place.
+#[derive(Debug, Serialize)]
+struct Detail {
+    value: String,
+    expected: String,
+}
+
 /// serde names a missing or unknown field between backticks (other messages quote values).
 fn quoted_field(message: &str) -> Option<String> {
     if !(message.starts_with("missing field") || message.starts_with("unknown field")) {
@@ -153,6 +190,12 @@ impl From<LiveError> for ApiError {
         match e {
             LiveError::Invalid(v) => Self::invalid(v),
             LiveError::Unknown { kind, id } => Self::not_found(kind, id),
+            LiveError::InUse(message) => {
+                let mut error = Self::new(StatusCode::CONFLICT, message);
+                error.reason = Some("in_use");
+                error
+            }
+            LiveError::QuotaExceeded(message) => Self::refused("quota", message),
             LiveError::Booking(b) => b.into(),
             LiveError::Credit(b) => b.into(),
             LiveError::Cost(LedgerError::Invalid(v)) => Self::invalid(v),
@@ -200,6 +243,11 @@ impl From<ReserveError> for ApiError {
             e @ ReserveError::Unestimated => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
                     .with_field("estimated_cost")
+            }
+            e @ ReserveError::InsufficientCredit { .. } => Self::refused("credit", e.to_string()),
+            ReserveError::Invalid(v) => Self::invalid(v),
+            e @ ReserveError::SameAccount(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).with_field("to")
             }
             e => Self::new(StatusCode::CONFLICT, e.to_string()),
         }

@@ -5,6 +5,7 @@
 
 mod auth;
 mod bookings;
+mod budgets;
 mod costs;
 mod credentials;
 mod dashboard;
@@ -15,6 +16,7 @@ mod openapi;
 mod queue;
 mod quotas;
 mod resources;
+mod tokens;
 mod ws;
 
 use std::net::SocketAddr;
@@ -26,7 +28,7 @@ use std::time::Instant;
 use actix_web::http::Method;
 use actix_web::{App, HttpServer, web};
 
-pub use auth::{ADMIN_TOKEN_VARIABLE, Caller, TokenError, TokenStore};
+pub use auth::{ADMIN_TOKEN_VARIABLE, Caller, CreatedToken, TokenError, TokenInfo, TokenStore};
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 
@@ -106,6 +108,21 @@ routes! {
     GET "/api/whoami" => auth::whoami,
     GET "/api/clients" => queue::list_clients,
     POST "/api/clients" => queue::add_client,
+    DELETE "/api/clients/{id}" => queue::remove_client,
+    POST "/api/clients/{id}/credit" => budgets::top_up,
+    POST "/api/credit/transfer" => budgets::transfer,
+    POST "/internal/reserve" => budgets::reserve,
+    POST "/internal/release" => budgets::release_by_body,
+    POST "/internal/consume" => budgets::consume,
+    POST "/api/reservations" => budgets::reserve,
+    GET "/api/reservations/{id}" => budgets::get,
+    POST "/api/reservations/{id}/track" => budgets::track,
+    POST "/api/reservations/{id}/settle" => budgets::settle,
+    DELETE "/api/reservations/{id}" => budgets::release,
+    POST "/api/usage/consume" => budgets::consume,
+    GET "/api/tokens" => tokens::list,
+    POST "/api/tokens" => tokens::create,
+    DELETE "/api/tokens/{id}" => tokens::revoke,
     GET "/api/pools" => queue::list_pools,
     GET "/api/fleet/pools" => fleet::pools,
     GET "/api/fleet/queue" => fleet::queue,
@@ -121,6 +138,7 @@ routes! {
     GET "/api/resources/availability" => resources::availability,
     GET "/api/resources/metrics" => resources::metrics,
     GET "/api/resources/{id}" => resources::get,
+    DELETE "/api/resources/{id}" => resources::remove,
     GET "/api/bookings" => bookings::list,
     POST "/api/bookings" => bookings::create,
     DELETE "/api/bookings/{id}" => bookings::cancel,
@@ -132,6 +150,7 @@ routes! {
     GET "/api/quotas/check" => quotas::check,
     PUT "/api/quotas/{id}/usage" => quotas::set_usage,
     POST "/api/quotas/{id}/reset" => quotas::reset,
+    DELETE "/api/quotas/{id}" => quotas::remove,
     GET "/api/usage/{client_id}" => quotas::usage,
     GET "/api/usage/{client_id}/current" => quotas::current_usage,
     POST "/api/queue/enqueue" => queue::enqueue,

@@ -36,7 +36,15 @@ fn op(
         ok.to_string(),
         json!({ "description": "success", "content": { "application/json": { "schema": schema } } }),
     );
-    for status in errors {
+    // Any body can be malformed or of the wrong media type, and any query unreadable.
+    let mut implied = Vec::new();
+    if body.is_some() {
+        implied.extend([400, 415]);
+    }
+    if params.iter().any(|p| p["in"] == "query") {
+        implied.push(400);
+    }
+    for status in errors.iter().chain(&implied) {
         responses.insert(
             status.to_string(),
             json!({ "description": "error", "content": { "application/json": { "schema": reference("Error") } } }),
@@ -79,15 +87,25 @@ fn object() -> Value {
     json!({ "type": "object" })
 }
 
+fn money() -> Value {
+    json!({ "type": "number", "description": "decimal amount, kept to micro-units" })
+}
+
 fn list(item: Value) -> Value {
     json!({ "type": "array", "items": item })
 }
 
 fn schemas() -> Value {
-    let money = json!({ "type": "number", "description": "decimal amount, kept to micro-units" });
-    json!({
+    let money = money();
+    let needs = list(reference("Need"));
+    let mut all = json!({
         "Error": { "type": "object", "required": ["error"], "properties": {
-            "error": string(), "field": string(), "conflict": reference("Booking") } },
+            "error": string(), "field": string(),
+            "value": { "type": "string", "description": "the value refused, when one was at fault" },
+            "expected": { "type": "string", "description": "what would have been accepted" },
+            "reason": { "type": "string", "enum": ["quota", "credit", "in_use"],
+                "description": "quota (429), credit (402), or in use (409)" },
+            "conflict": reference("Booking") } },
         "Credential": { "type": "object", "properties": {
             "id": string(), "name": string(), "type": reference("CredentialType"),
             "service": string(), "description": string(), "owner": string(),
@@ -101,11 +119,14 @@ fn schemas() -> Value {
             "name": string(), "type": reference("CredentialType"), "service": string(),
             "description": string(), "owner": string(), "permissions": list(string()),
             "value": string() } },
-        "Resource": { "type": "object", "required": ["id", "name", "kind", "cost_per_hour"],
+        "Resource": { "type": "object", "required": ["name", "cost_per_hour"],
+            "description": "kind also as the seed's `type`; an id (res-N) is assigned when absent",
             "properties": {
-            "id": string(), "name": string(),
+            "id": string(), "resource_id": string(), "name": string(),
             "kind": { "type": "string", "enum": ["server", "gpu", "service", "license", "other"] },
-            "specs": { "type": "object", "additionalProperties": string() },
+            "type": { "type": "string", "enum": ["server", "gpu", "service", "license", "other"] },
+            "description": string(), "owner": { "type": "string", "nullable": true },
+            "specs": { "type": "object", "additionalProperties": {} },
             "status": { "type": "string", "enum": ["available", "maintenance", "offline"] },
             "cost_per_hour": money, "max_booking_hours": { "type": "integer", "minimum": 1 },
             "tags": list(string()) } },
@@ -113,7 +134,11 @@ fn schemas() -> Value {
             "id": { "type": "integer" }, "resource": string(), "client": string(),
             "start": instant(), "end": instant(),
             "status": { "type": "string", "enum": ["confirmed", "cancelled", "completed"] },
-            "estimated_cost": money, "purpose": string() } },
+            "estimated_cost": money, "purpose": string(),
+            "resource_id": string(), "resource_name": { "type": "string", "nullable": true },
+            "booked_by": string(), "agent_id": string(),
+            "start_time": instant(), "end_time": instant(),
+            "actual_cost": { "type": "number", "nullable": true, "description": "its cost once completed" } } },
         "NewBooking": { "type": "object", "required": ["resource_id", "start_time", "end_time"],
             "additionalProperties": false, "properties": {
             "resource_id": string(), "client": string(), "agent_id": string(), "start_time": instant(),
@@ -123,11 +148,17 @@ fn schemas() -> Value {
         "CostEntry": { "type": "object", "properties": {
             "id": { "type": "integer" }, "client": string(), "type": reference("CostType"),
             "category": string(), "amount": money, "currency": string(), "at": instant(),
-            "metadata": { "type": "object", "additionalProperties": string() } } },
-        "NewCost": { "type": "object", "required": ["type", "category", "amount"],
+            "description": string(), "agent_id": string(), "cost_type": reference("CostType"),
+            "timestamp": instant(),
+            "metadata": { "type": "object", "additionalProperties": {} } } },
+        "NewCost": { "type": "object", "required": ["amount"],
             "additionalProperties": false, "properties": {
-            "client": string(), "agent_id": string(), "type": reference("CostType"), "category": string(),
-            "amount": money, "metadata": { "type": "object", "additionalProperties": string() } } },
+            "client": string(), "agent_id": string(), "type": reference("CostType"),
+            "cost_type": reference("CostType"),
+            "category": { "type": "string", "description": "the type's name when absent" },
+            "amount": money, "currency": { "type": "string", "description": "ISO 4217, USD by default" },
+            "description": string(),
+            "metadata": { "type": "object", "additionalProperties": {} } } },
         "CostSummary": { "type": "object", "properties": {
             "total": money, "count": { "type": "integer" },
             "by_type": { "type": "object", "additionalProperties": money },
@@ -149,7 +180,10 @@ fn schemas() -> Value {
             "shadow": { "type": "boolean" }, "carry_over_cap": { "type": "integer" } } },
         "QuotaAnswer": { "type": "object", "properties": {
             "allowed": { "type": "boolean" }, "usage_ratio": { "type": "number" },
-            "warning": string(), "reason": string() } },
+            "usage_percent": { "type": "number" },
+            "quota": { "allOf": [ reference("QuotaStanding") ], "nullable": true,
+                "description": "the applicable quota nearest its limit" },
+            "warning": string(), "reason": string(), "agent_id": string(), "type": string() } },
         "Client": { "type": "object", "required": ["id", "tier"], "properties": {
             "id": string(),
             "tier": { "type": "string", "enum": ["basic", "standard", "premium", "enterprise"] },
@@ -180,10 +214,75 @@ fn schemas() -> Value {
             "started_at": instant(), "ended_at": instant(),
             "waited_secs": { "type": "number" }, "downgraded": { "type": "boolean" },
             "batch": { "type": "integer" }, "reason": string(), "message": string(),
-            "charged": money, "efficiency": { "type": "number" } } },
+            "charged": money, "efficiency": { "type": "number" },
+            "needs": needs.clone(), "alternative": needs } },
         "RequestCost": { "type": "object", "properties": {
             "request_id": { "type": "integer" }, "agent_id": string(), "state": string(),
             "charged": money, "efficiency": { "type": "number" } } },
+    });
+    // Two maps: one `json!` of them all passes the macro's recursion limit.
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), budget_schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
+/// Schemas of budgets, direct usage, quota standings and tokens.
+fn budget_schemas() -> Value {
+    let money = money();
+    json!({
+        "Account": { "type": "object", "properties": {
+            "available": money, "reserved": money, "spent": money } },
+        "Reservation": { "type": "object", "properties": {
+            "reservation_id": { "type": "integer" }, "id": { "type": "integer" },
+            "agent_id": string(), "client": string(), "request": { "type": "integer", "nullable": true },
+            "amount": money, "reserved": money, "used": money,
+            "status": { "type": "string", "enum": ["active", "settled", "released"] },
+            "created_at": instant(), "closed_at": instant(),
+            "alert": { "type": "string", "enum": ["warning", "critical"], "nullable": true },
+            "charged": money, "returned": money, "uncovered": money,
+            "efficiency": { "type": "number" }, "account": reference("Account") } },
+        "NewReservation": { "type": "object", "additionalProperties": false, "properties": {
+            "client": string(), "agent_id": string(),
+            "estimated_cost": money, "amount": money, "estimate": money, "description": string() } },
+        "Consume": { "type": "object", "additionalProperties": false,
+            "description": "usage of work that did not go through the queue: one metric (`type`, `amount`) and/or several (`usage`), and a `cost` charged from credit",
+            "properties": {
+            "client": string(), "agent_id": string(),
+            "type": string(), "metric": string(), "quota_type": string(), "resource_type": string(),
+            "amount": { "type": "integer", "minimum": 0 },
+            "usage": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0 } },
+            "cost": money,
+            "force": { "type": "boolean", "description": "count it even past a hard quota or the credit" } } },
+        "Consumed": { "type": "object", "properties": {
+            "agent_id": string(), "client": string(),
+            "consumed": { "type": "object", "additionalProperties": { "type": "integer" } },
+            "cost": money, "charged": money, "uncovered": money,
+            "usage_ratio": { "type": "number" }, "usage_percent": { "type": "number" },
+            "warning": string(), "account": reference("Account") } },
+        "Token": { "type": "object", "properties": {
+            "id": { "type": "integer" }, "role": { "type": "string", "enum": ["admin", "client"] },
+            "client": string(), "created_at": instant(), "expires_at": instant(),
+            "hint": { "type": "string", "description": "the token's first characters" },
+            "token": { "type": "string", "description": "only in the answer that creates it" } } },
+        "QuotaStanding": { "allOf": [ reference("Quota"), { "type": "object", "properties": {
+            "current_usage": { "type": "integer" }, "allowance": { "type": "integer" },
+            "usage_ratio": { "type": "number" }, "usage_percent": { "type": "number" },
+            "period_start": instant(), "period_end": instant(),
+            "agent_id": { "type": "string", "nullable": true }, "type": string(),
+            "hard_limit": { "type": "boolean" } } } ] },
+        "NewQuota": { "type": "object", "required": ["limit", "period"], "additionalProperties": false,
+            "description": "the seed's shape (agent_id, type, hard_limit; no id: named <client|global>:<metric>:<period>) or ours (id, scope, metric, hard_stop)",
+            "properties": {
+            "id": string(), "scope": { "oneOf": [ { "type": "string", "enum": ["global"] },
+                { "type": "object", "required": ["client"], "properties": { "client": string() } } ] },
+            "client": string(), "agent_id": string(),
+            "metric": {}, "type": string(), "quota_type": string(),
+            "limit": { "type": "integer", "minimum": 1 },
+            "period": { "type": "string", "enum": ["daily", "weekly", "monthly"] },
+            "warning_threshold": { "type": "number" }, "hard_stop": { "type": "boolean" },
+            "hard_limit": { "type": "boolean" }, "shadow": { "type": "boolean" },
+            "carry_over_cap": { "type": "integer" } } },
     })
 }
 
@@ -241,7 +340,13 @@ pub fn document() -> Value {
         )
     };
     let r = reference;
-    let paths = json!({
+    let completion = json!({ "type": "object", "additionalProperties": false, "properties": {
+                    "actual_cost": { "type": "number" },
+                    "used": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0 },
+                        "description": "units really used of each pool, by pool id; unused tokens go back to their bucket" },
+                    "tokens_used": { "type": "integer", "minimum": 0, "description": "for a request holding one rate pool" },
+                    "compute_ms": { "type": "integer", "minimum": 0, "description": "also as compute_time_ms" } } });
+    let mut paths = json!({
         "/health": { "get": public(op("Liveness", vec![], None, 200, object(), &[])) },
         "/status": { "get": public(op("Engine counts and uptime", vec![], None, 200, object(), &[])) },
         "/metrics": { "get": text("Prometheus metrics") },
@@ -283,7 +388,8 @@ pub fn document() -> Value {
         "/api/resources/metrics": {
             "get": op("Bookings per resource", vec![], None, 200, list(object()), &[401]) },
         "/api/resources/{id}": {
-            "get": op("One resource", vec![id()], None, 200, r("Resource"), &[401, 404]) },
+            "get": op("One resource", vec![id()], None, 200, r("Resource"), &[401, 404]),
+            "delete": op("Remove a resource (admin): 409 while it has confirmed bookings that have not ended; past bookings stay listed", vec![id()], None, 200, object(), &[401, 403, 404, 409]) },
         "/api/bookings": {
             "get": op("Bookings (a client token: its own)",
                 vec![query("resource_id", false, string(), ""), agent(false),
@@ -300,8 +406,10 @@ pub fn document() -> Value {
                 None, 200, r("CostSummary"), &[400, 401, 403]),
             "post": op("Record a cost", vec![], Some(r("NewCost")), 201, r("CostEntry"), &[400, 401, 403, 413, 422]) },
         "/api/quotas": {
-            "get": op("Quotas (a client token: those applying to it)", vec![], None, 200, list(r("Quota")), &[401]),
-            "post": op("Add or change a quota (admin; usage is kept)", vec![], Some(r("Quota")), 200, r("Quota"), &[400, 401, 403, 413, 422]) },
+            "get": op("Quotas with their usage this period (a client token: those applying to it)", vec![], None, 200, list(r("QuotaStanding")), &[401]),
+            "post": op("Add or change a quota (admin; usage is kept)", vec![], Some(r("NewQuota")), 200, r("QuotaStanding"), &[400, 401, 403, 404, 413, 422]) },
+        "/api/quotas/{id}": {
+            "delete": op("Remove a quota (admin); its usage is forgotten", vec![id()], None, 200, object(), &[401, 403, 404]) },
         "/api/quotas/check": {
             "get": op("Whether a client may use an amount of a metric now (counts nothing)",
                 vec![agent(false), query("type", true, string(), "the metric, e.g. api_calls"), query("amount", false, json!({ "type": "integer", "minimum": 0 }), "1 by default")],
@@ -317,7 +425,9 @@ pub fn document() -> Value {
         "/api/usage/{client_id}/current": {
             "get": op("A client's credit: available, reserved, spent", vec![client_id()], None, 200, object(), &[401, 403, 404]) },
         "/api/queue/enqueue": {
-            "post": op("Submit a request for pooled capacity", vec![], Some(r("EnqueueRequest")), 201, r("RequestState"), &[400, 401, 403, 404, 409, 413, 422]) },
+            "post": op("Submit a request for pooled capacity; with ?wait=SECS the answer waits (up to 300 s) for its start or refusal",
+                vec![query("wait", false, json!({ "type": "number", "minimum": 0, "maximum": 300 }), "seconds to wait for the outcome")],
+                Some(r("EnqueueRequest")), 201, r("RequestState"), &[400, 401, 403, 404, 409, 413, 422]) },
         "/api/queue/status": {
             "get": op("Queue depth per class and running count", vec![], None, 200, object(), &[401]) },
         "/api/queue/position/{id}": {
@@ -332,11 +442,10 @@ pub fn document() -> Value {
             "post": op("Cancel a queued or running request", vec![seq()], None, 200, r("RequestState"), &[401, 403, 404, 409]) },
         "/api/execution/{id}/complete": {
             "post": op("Report a running request finished; settles its reservation (empty body: priced from its pools and time)", vec![seq()],
-                Some(json!({ "type": "object", "additionalProperties": false, "properties": { "actual_cost": { "type": "number" } } })),
+                Some(completion),
                 200, r("RequestState"), &[400, 401, 403, 404, 409, 413, 422]) },
     });
     // The dashboard's reads, in a second `json!` to stay within the macro's recursion limit.
-    let mut paths = paths;
     let fleet_paths = json!({
         "/api/whoami": {
             "get": op("Who the token acts for: {\"role\": \"admin\"} or {\"role\": \"client\", \"client\": id}", vec![], None, 200, object(), &[401]) },
@@ -361,16 +470,21 @@ pub fn document() -> Value {
     if let (Some(all), Value::Object(more)) = (paths.as_object_mut(), fleet_paths) {
         all.extend(more);
     }
+    if let (Some(all), Value::Object(more)) = (paths.as_object_mut(), budget_paths()) {
+        all.extend(more);
+    }
     let mut all_schemas = schemas();
     if let (Some(all), Value::Object(more)) = (all_schemas.as_object_mut(), fleet_schemas()) {
         all.extend(more);
     }
+    nullable_optionals(&mut all_schemas);
+    nullable_optionals(&mut paths);
     json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Quartermaster",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": format!("Scheduling and resource management for fleets of AI agents. Errors answer {{\"error\", \"field\"?}}; bodies over {MAX_BODY_BYTES} bytes answer 413."),
+            "description": format!("Scheduling and resource management for fleets of AI agents. Errors answer {{\"error\", \"field\"?, \"value\"?, \"expected\"?, \"reason\"?}}; bodies over {MAX_BODY_BYTES} bytes answer 413."),
         },
         "components": {
             "schemas": all_schemas,
@@ -379,6 +493,98 @@ pub fn document() -> Value {
         "security": [ { "bearer": [] } ],
         "paths": paths,
     })
+}
+
+/// Routes of budgets, credit, removal of clients and tokens.
+fn budget_paths() -> Value {
+    let id = || path("id", string());
+    let seq = || path("id", json!({ "type": "integer", "minimum": 0 }));
+    let agent = |required| {
+        query(
+            "agent_id",
+            required,
+            string(),
+            "the client acted for (also accepted as `client`)",
+        )
+    };
+    let r = reference;
+    json!({
+        "/api/clients/{id}": {
+            "delete": op("Remove a client (admin): 409 while it has queued or running requests, active reservations or bookings to come, unless ?drain=true cancels them first; its quotas and tokens go with it",
+                vec![id(), query("drain", false, json!({ "type": "boolean" }), "cancel its work, release its reservations and cancel its bookings first")],
+                None, 200, object(), &[400, 401, 403, 404, 409]) },
+        "/api/clients/{id}/credit": {
+            "post": op("Pay credit into a client's account (admin)", vec![id()],
+                Some(json!({ "type": "object", "required": ["amount"], "additionalProperties": false, "properties": { "amount": money() } })),
+                200, object(), &[400, 401, 403, 404, 413, 422]) },
+        "/api/credit/transfer": {
+            "post": op("Move available credit from one client to another, atomically (admin, or the giver's own token)", vec![],
+                Some(json!({ "type": "object", "required": ["to", "amount"], "additionalProperties": false, "properties": {
+                    "from": string(), "from_agent_id": string(), "to": string(), "to_agent_id": string(), "amount": money() } })),
+                200, object(), &[400, 401, 402, 403, 404, 413, 422]) },
+        "/internal/reserve": {
+            "post": op("Reserve credit for work the client runs itself (the seed's name)", vec![], Some(r("NewReservation")), 201, r("Reservation"), &[400, 401, 402, 403, 404, 413, 422]) },
+        "/internal/release": {
+            "post": op("Release a reservation: all of it returns to available credit (the seed's name)", vec![],
+                Some(json!({ "type": "object", "required": ["reservation_id"], "additionalProperties": false, "properties": { "reservation_id": { "type": "integer" } } })),
+                200, r("Reservation"), &[400, 401, 403, 404, 409, 413, 422]) },
+        "/internal/consume": {
+            "post": op("Count usage directly against quotas and credit, all or nothing (the seed's name)", vec![], Some(r("Consume")), 200, r("Consumed"), &[400, 401, 402, 403, 404, 413, 422, 429]) },
+        "/api/usage/consume": {
+            "post": op("Same as /internal/consume", vec![], Some(r("Consume")), 200, r("Consumed"), &[400, 401, 402, 403, 404, 413, 422, 429]) },
+        "/api/reservations": {
+            "post": op("Same as /internal/reserve", vec![], Some(r("NewReservation")), 201, r("Reservation"), &[400, 401, 402, 403, 404, 413, 422]) },
+        "/api/reservations/{id}": {
+            "get": op("A reservation, active or closed", vec![seq()], None, 200, r("Reservation"), &[401, 403, 404]),
+            "delete": op("Release a reservation", vec![seq()], None, 200, r("Reservation"), &[401, 403, 404, 409]) },
+        "/api/reservations/{id}/track": {
+            "post": op("Record the cost used so far; `alert` is warning at 80% and critical at 95%, each once", vec![seq()],
+                Some(json!({ "type": "object", "required": ["used"], "additionalProperties": false, "properties": { "used": money() } })),
+                200, r("Reservation"), &[400, 401, 403, 404, 409, 413, 422]) },
+        "/api/reservations/{id}/settle": {
+            "post": op("Close a reservation at its actual cost: unused credit returns", vec![seq()],
+                Some(json!({ "type": "object", "required": ["actual_cost"], "additionalProperties": false, "properties": { "actual_cost": money() } })),
+                200, r("Reservation"), &[400, 401, 403, 404, 409, 413, 422]) },
+        "/api/tokens": {
+            "get": op("Stored tokens, never their secrets (admin)", vec![agent(false)], None, 200, list(r("Token")), &[400, 401, 403]),
+            "post": op("Create a token (admin); its secret is in this answer only", vec![],
+                Some(json!({ "type": "object", "additionalProperties": false, "properties": {
+                    "client": string(), "agent_id": string(), "expires_in_secs": { "type": "integer", "minimum": 1 } } })),
+                201, r("Token"), &[400, 401, 403, 404, 413, 422]) },
+        "/api/tokens/{id}": {
+            "delete": op("Revoke a token (admin): refused from its next request on", vec![seq()], None, 200, r("Token"), &[401, 403, 404]) },
+    })
+}
+
+/// Marks every property a schema does not require as nullable: answers write an absent
+/// optional value as `null` (serde's `Option`), and bodies may too.
+fn nullable_optionals(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let required: Vec<String> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                for (name, property) in properties.iter_mut() {
+                    if !required.contains(name)
+                        && let Some(fields) = property.as_object_mut()
+                        && fields.contains_key("type")
+                    {
+                        fields.insert("nullable".into(), Value::Bool(true));
+                    }
+                }
+            }
+            map.values_mut().for_each(nullable_optionals);
+        }
+        Value::Array(items) => items.iter_mut().for_each(nullable_optionals),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,11 @@ use serde::Deserialize;
 
 use super::{ApiError, Caller, ServerState, optional_body, parse_seq};
 use crate::live::{RequestRecord, RequestState};
+use std::collections::BTreeMap;
+
 use crate::model::{
-    Alternative, BatchGroup, Client, ClientId, Money, Need, Pool, Request, RequestClass, RequestId,
+    Alternative, BatchGroup, Client, ClientId, Money, Need, Pool, PoolId, Request, RequestClass,
+    RequestId, Usage,
 };
 
 pub async fn list_clients(
@@ -41,6 +44,36 @@ pub async fn add_client(
     }
     state.engine.add_client(client.clone()).await?;
     Ok(HttpResponse::Created().json(client))
+}
+
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    /// Cancel the client's queued and running requests, release its reservations and
+    /// cancel its bookings to come, instead of refusing while it has any.
+    #[serde(default)]
+    drain: bool,
+}
+
+/// Removes a client (admin): refused with 409 while it has work in hand, unless
+/// `?drain=true`. Its tokens are revoked with it.
+pub async fn remove_client(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    client: web::Path<ClientId>,
+    query: web::Query<RemoveQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    state.engine.remove_client(&client, query.drain).await?;
+    let revoked = state
+        .tokens
+        .revoke_client(&client)
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "agent_id": client.as_str(),
+        "client": client.as_str(),
+        "removed": true,
+        "tokens_revoked": revoked,
+    })))
 }
 
 pub async fn add_pool(
@@ -135,11 +168,35 @@ fn normal() -> RequestClass {
     RequestClass::Normal
 }
 
+/// The longest `?wait=` an enqueue may hold its connection for an outcome.
+const MAX_WAIT_SECS: f64 = 300.0;
+
+#[derive(Deserialize, Default)]
+pub struct EnqueueQuery {
+    /// Seconds to wait for the request to start or be refused before answering (at most
+    /// 300); the answer says `queued` if it is still waiting.
+    wait: Option<f64>,
+}
+
 pub async fn enqueue(
     state: web::Data<ServerState>,
     caller: Caller,
     body: web::Json<EnqueueBody>,
+    query: web::Query<EnqueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let wait = match query.wait {
+        Some(secs) if secs.is_finite() && (0.0..=MAX_WAIT_SECS).contains(&secs) => {
+            Some(std::time::Duration::from_secs_f64(secs))
+        }
+        Some(secs) => {
+            return Err(ApiError::bad_query(
+                "wait",
+                &secs.to_string(),
+                "a number of seconds from 0 to 300",
+            ));
+        }
+        None => None,
+    };
     let body = body.into_inner();
     let client = caller.acting_for(body.client, "client")?;
     let request = Request {
@@ -154,13 +211,25 @@ pub async fn enqueue(
         batch: body.batch,
         lease_secs: body.lease_secs,
     };
-    // The answer carries the state; waiting for the start is the caller's choice (poll or
-    // watch the WebSocket).
-    let (id, _outcome) = state.engine.enqueue(request).await?;
-    let request_state = state.engine.request_state(id).await;
+    // The answer carries the state; waiting for the start is the caller's choice (`?wait=`,
+    // polling, or the WebSocket).
+    let (id, outcome) = state.engine.enqueue(request).await?;
+    if let Some(wait) = wait {
+        // A timeout only means it is still queued; the answer says so.
+        let _ = tokio::time::timeout(wait, outcome).await;
+    }
+    let record = state
+        .engine
+        .request(id)
+        .await
+        .ok_or_else(|| ApiError::not_found("request", id))?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "request_id": id,
-        "state": request_state,
+        "state": record.state,
+        "downgraded": record.downgraded,
+        "batch": record.batch,
+        "reason": record.reason,
+        "message": record.message,
     })))
 }
 
@@ -301,7 +370,17 @@ pub async fn cancel(
 #[serde(deny_unknown_fields)]
 struct CompleteBody {
     /// What the work really cost; priced from its pools and time when absent.
+    #[serde(alias = "cost")]
     actual_cost: Option<Money>,
+    /// Units really used of each pool (tokens of a rate pool), by pool id.
+    #[serde(default)]
+    used: BTreeMap<PoolId, u64>,
+    /// Tokens really used, when the request holds one rate pool (seed 001's finalize).
+    #[serde(alias = "tokens")]
+    tokens_used: Option<u64>,
+    /// Compute time in milliseconds (the seed's `compute_time_ms`).
+    #[serde(alias = "compute_time_ms")]
+    compute_ms: Option<u64>,
 }
 
 pub async fn complete(
@@ -313,7 +392,19 @@ pub async fn complete(
     let body: CompleteBody = optional_body(&body)?;
     let (id, _) = owned_request(&state, &caller, &id).await?;
     conflict_unless(id, state_of(&state, id).await, &[RequestState::Running])?;
-    state.engine.complete(id, body.actual_cost).await?;
+    let mut pools = body.used;
+    if let Some(tokens) = body.tokens_used {
+        let pool = state.engine.rate_pool_of(id).await?;
+        pools.insert(pool, tokens);
+    }
+    let used = Usage {
+        pools,
+        compute_ms: body.compute_ms,
+    };
+    state
+        .engine
+        .complete_with_usage(id, body.actual_cost, Some(used))
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "request_id": id,
         "state": state_of(&state, id).await,

@@ -8,7 +8,14 @@ use crate::model::{BookingStatus, Money, Resource, ResourceId};
 use crate::policy::booking::BookingFilter;
 
 pub async fn list(state: web::Data<ServerState>, _: Caller) -> HttpResponse {
-    HttpResponse::Ok().json(state.engine.resources().await)
+    let resources: Vec<serde_json::Value> = state
+        .engine
+        .resources()
+        .await
+        .iter()
+        .map(resource_json)
+        .collect();
+    HttpResponse::Ok().json(resources)
 }
 
 async fn find(state: &ServerState, id: &ResourceId) -> Result<Resource, ApiError> {
@@ -26,23 +33,44 @@ pub async fn get(
     _: Caller,
     id: web::Path<ResourceId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(find(&state, &id).await?))
+    Ok(HttpResponse::Ok().json(resource_json(&find(&state, &id).await?)))
+}
+
+/// A resource in our names and the seed's (`type` beside `kind`, `resource_id` beside `id`).
+fn resource_json(resource: &Resource) -> serde_json::Value {
+    let mut value = serde_json::to_value(resource).unwrap_or_default();
+    value["type"] = value["kind"].clone();
+    value["resource_id"] = value["id"].clone();
+    value
 }
 
 pub async fn create(
     state: web::Data<ServerState>,
     caller: Caller,
-    body: web::Json<Resource>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let resource = body.into_inner();
-    if state
-        .engine
-        .resources()
-        .await
-        .iter()
-        .any(|r| r.id == resource.id)
-    {
+    let mut body = body.into_inner();
+    let Some(fields) = body.as_object_mut() else {
+        return Err(ApiError::invalid(crate::model::ValidationError::new(
+            "body",
+            "not an object",
+            "a JSON object describing the resource",
+        )));
+    };
+    let existing = state.engine.resources().await;
+    // The seed's bodies carry no id: the server names the resource `res-N`, the first N
+    // not taken, and says so in its answer.
+    if !fields.contains_key("id") {
+        let taken = |id: &str| existing.iter().any(|r| r.id.as_str() == id);
+        let id = (existing.len() + 1..)
+            .map(|n| format!("res-{n}"))
+            .find(|id| !taken(id))
+            .expect("some number is free");
+        fields.insert("id".into(), serde_json::Value::String(id));
+    }
+    let resource: Resource = serde_json::from_value(body).map_err(|e| ApiError::from_serde(&e))?;
+    if existing.iter().any(|r| r.id == resource.id) {
         return Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
             format!("resource {} already exists", resource.id),
@@ -50,7 +78,18 @@ pub async fn create(
         .with_field("id"));
     }
     state.engine.add_resource(resource.clone()).await?;
-    Ok(HttpResponse::Created().json(resource))
+    Ok(HttpResponse::Created().json(resource_json(&resource)))
+}
+
+/// Removes a resource (admin): 409 while it has confirmed bookings that have not ended.
+pub async fn remove(
+    state: web::Data<ServerState>,
+    caller: Caller,
+    id: web::Path<ResourceId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    state.engine.remove_resource(&id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id.as_str(), "removed": true })))
 }
 
 #[derive(Deserialize)]
