@@ -24,7 +24,10 @@ pub use client::{
 };
 pub use fleet::{Fleet, FleetError, FleetImage, FleetSetup, budget_quota};
 pub use ledger::{Charge, GetCostSeries, GetLedger, LedgerActor, LedgerView, Publish};
-pub use monitor::{GetSeries, MonitorActor, PoolSeries, ReadSeries, Sample, Tick, Watch};
+pub use monitor::{
+    AlertSummary, GetAlertSummary, GetAlerts, GetSeries, MonitorActor, PoolSeries, ReadSeries,
+    Sample, Tick, Watch,
+};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
 pub use scheduler::{
     AddBatchRule, AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp,

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BookingId, ClientId, CredentialId, Money, PoolId, QuotaId, RequestClass, RequestId,
+    Alert, BookingId, ClientId, CredentialId, Money, PoolId, QuotaId, RequestClass, RequestId,
     ReservationId, ResourceId, Timestamp,
 };
 
@@ -139,6 +139,12 @@ pub enum EventKind {
         held_secs: f64,
         settled: bool,
     },
+    /// The monitor saw a condition start (see `policy::alert`).
+    #[serde(rename = "alert.raised")]
+    AlertRaised { alert: Alert },
+    /// The condition of an open alert cleared; `alert.resolved_at` says when.
+    #[serde(rename = "alert.resolved")]
+    AlertResolved { alert: Alert },
 }
 
 impl EventKind {
@@ -166,6 +172,8 @@ impl EventKind {
             EventKind::RequestFinished { .. } => "request.finished",
             EventKind::RequestCancelled { .. } => "request.cancelled",
             EventKind::RequestExpired { .. } => "request.expired",
+            EventKind::AlertRaised { .. } => "alert.raised",
+            EventKind::AlertResolved { .. } => "alert.resolved",
         }
     }
 
@@ -190,6 +198,9 @@ impl EventKind {
             | EventKind::RequestFinished { client, .. }
             | EventKind::RequestCancelled { client, .. }
             | EventKind::RequestExpired { client, .. } => Some(client),
+            EventKind::AlertRaised { alert } | EventKind::AlertResolved { alert } => {
+                alert.client.as_ref()
+            }
             EventKind::ResourceCreated { .. }
             | EventKind::QuotaUpdated { .. }
             | EventKind::PoolScaled { .. } => None,
