@@ -397,6 +397,11 @@ pub fn document() -> Value {
     paths["/health"] = json!({ "get": readiness("Whether the engine can take changes: its journal writer answers and its database takes a write (as /health/ready)") });
     paths["/health/ready"] = json!({ "get": readiness("Readiness: the journal writer answers and the database takes a write") });
     paths["/health/live"] = json!({ "get": public(op("Liveness: the process serves HTTP (checks nothing else)", vec![], None, 200, object(), &[])) });
+    paths["/api/execution/{id}/heartbeat"] = json!({
+        "post": op("A worker's heartbeat: the running request's lease starts afresh (empty body: its own lease length)",
+            vec![path("id", json!({ "type": "integer", "minimum": 0 }))],
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "lease_secs": { "type": "number", "exclusiveMinimum": 0 } } })),
+            200, object(), &[400, 401, 403, 404, 409, 413, 422]) });
     paths["/admin/alerts"] = json!({
         "get": op("Alerts, open first (admin)",
             vec![query("state", false, json!({ "type": "string", "enum": ["open", "all"], "default": "open" }), "open alerts only, or also the resolved ones kept"),
