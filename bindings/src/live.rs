@@ -17,6 +17,7 @@ use quartermaster::model::{
     BookingId, ClientId, CostType, Event, Metadata, Metric, Money, PoolId, QuotaId, Request,
     RequestId, ReservationId, ResourceId, Timestamp, Usage,
 };
+use quartermaster::policy::alert::AlertFilter;
 use quartermaster::policy::booking::BookingFilter;
 use quartermaster::policy::ledger::CostFilter;
 use quartermaster::policy::reservation::{AccountBalance, ReservationAlert};
@@ -202,6 +203,39 @@ impl PyLiveEngine {
             }),
         };
         to_python(py, &outcome)
+    }
+
+    /// Alerts as dicts (id, kind, level, subject, client, message, raised_at, resolved_at),
+    /// open ones first: `state` "open" (the default) or "all"; `level` info, warning, error
+    /// or critical; `subject` a kind of subject ("pool") or one subject ("pool:gpu").
+    #[pyo3(signature = (state = None, level = None, subject = None))]
+    fn alerts<'py>(
+        &self,
+        py: Python<'py>,
+        state: Option<&str>,
+        level: Option<&str>,
+        subject: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filter = AlertFilter::parse(state, level, subject)
+            .map_err(|e| live_error(LiveError::Invalid(e)))?;
+        let alerts = self.block(py, self.engine.alerts(filter))?;
+        serialized(py, &alerts)
+    }
+
+    /// Whether the engine can take changes: `{"ready", "journal_writer", "database"}`, each
+    /// part "ok" or why not.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let health = self.read(py, self.engine.health());
+        let part =
+            |p: &Result<(), String>| p.as_ref().map_or_else(Clone::clone, |()| "ok".to_owned());
+        to_python(
+            py,
+            &json!({
+                "ready": health.is_ready(),
+                "journal_writer": part(&health.journal_writer),
+                "database": part(&health.database),
+            }),
+        )
     }
 
     /// Everything the engine knows of a request (state, times, wait, refusal, cost), or None.

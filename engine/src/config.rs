@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ValidationError, ensure};
+use crate::policy::alert::AlertThresholds;
 use crate::policy::autoscale::AutoscaleConfig;
 use crate::policy::dispatch::OffPeakWindow;
 use crate::policy::priority::PriorityWeights;
@@ -73,6 +74,73 @@ pub struct MonitorConfig {
     pub tolerance: f64,
     pub cooldown_secs: f64,
     pub stabilisation_secs: f64,
+    /// When the monitor raises alerts, and how many resolved ones it keeps.
+    pub alerts: AlertConfig,
+}
+
+/// The monitor's alert thresholds, as written (see `policy::alert`). Every bound is strict:
+/// an alert is raised past it, not at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertConfig {
+    /// `pool.capacity_low` when a pool has less than this fraction free (0 to 1).
+    pub pool_free_below: f64,
+    /// `client.spend_high` when a client has spent or reserved more than this fraction of
+    /// its credit (0 to 1).
+    pub client_spend_above: f64,
+    /// `quota.usage_high` when a quota is used past this fraction of its allowance (0 to 1).
+    pub quota_usage_above: f64,
+    /// `queue.backup` when more requests than this wait in the queues.
+    pub queue_depth_above: usize,
+    /// `lease.expiring` when a running request's lease ends within this many seconds.
+    pub lease_expiring_within_secs: f64,
+    /// Resolved alerts kept for listing, oldest dropped first (open ones are all kept).
+    pub history: usize,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        let typed = AlertThresholds::default();
+        AlertConfig {
+            pool_free_below: typed.pool_free_below,
+            client_spend_above: typed.client_spend_above,
+            quota_usage_above: typed.quota_usage_above,
+            queue_depth_above: typed.queue_depth_above,
+            lease_expiring_within_secs: typed.lease_expiring_within.as_secs_f64(),
+            history: typed.history,
+        }
+    }
+}
+
+impl TryFrom<&AlertConfig> for AlertThresholds {
+    type Error = ValidationError;
+
+    fn try_from(config: &AlertConfig) -> Result<Self, ValidationError> {
+        for (field, value) in [
+            ("pool_free_below", config.pool_free_below),
+            ("client_spend_above", config.client_spend_above),
+            ("quota_usage_above", config.quota_usage_above),
+        ] {
+            ensure(
+                value.is_finite() && (0.0..=1.0).contains(&value),
+                field,
+                value,
+                "a fraction between 0 and 1",
+            )?;
+        }
+        let lease_expiring_within = secs_at_least_zero(
+            config.lease_expiring_within_secs,
+            "lease_expiring_within_secs",
+        )?;
+        Ok(AlertThresholds {
+            pool_free_below: config.pool_free_below,
+            client_spend_above: config.client_spend_above,
+            quota_usage_above: config.quota_usage_above,
+            queue_depth_above: config.queue_depth_above,
+            lease_expiring_within,
+            history: config.history,
+        })
+    }
 }
 
 impl Default for MonitorConfig {
@@ -87,6 +155,7 @@ impl Default for MonitorConfig {
             tolerance: 0.1,
             cooldown_secs: 60.0,
             stabilisation_secs: 300.0,
+            alerts: AlertConfig::default(),
         }
     }
 }
@@ -113,6 +182,8 @@ pub struct MonitorSettings {
     pub horizon: Duration,
     /// Thresholds and timings every autoscaled pool shares; its bounds come from the pool.
     scaling: AutoscaleConfig,
+    /// When alerts are raised, and how many resolved ones are kept.
+    pub alerts: AlertThresholds,
 }
 
 impl MonitorSettings {
@@ -228,11 +299,14 @@ impl TryFrom<&MonitorConfig> for MonitorSettings {
             stabilisation_window,
         };
         scaling.validate().map_err(within)?;
+        let alerts =
+            AlertThresholds::try_from(&config.alerts).map_err(|e| e.within("monitor.alerts"))?;
         Ok(MonitorSettings {
             sample_every,
             window: config.window,
             horizon,
             scaling,
+            alerts,
         })
     }
 }
@@ -316,6 +390,38 @@ mod tests {
         ] {
             assert_eq!(config.validate().unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn bad_alert_thresholds_name_field_value_and_expectation() {
+        let over = MonitorConfig {
+            alerts: AlertConfig {
+                pool_free_below: 1.5,
+                ..AlertConfig::default()
+            },
+            ..MonitorConfig::default()
+        };
+        let e = over.validate().unwrap_err();
+        assert_eq!(e.field, "monitor.alerts.pool_free_below");
+        assert_eq!(e.value, "1.5");
+        assert!(e.expected.contains("between 0 and 1"), "{e}");
+        let negative = MonitorConfig {
+            alerts: AlertConfig {
+                lease_expiring_within_secs: -1.0,
+                ..AlertConfig::default()
+            },
+            ..MonitorConfig::default()
+        };
+        let e = negative.validate().unwrap_err();
+        assert_eq!(e.field, "monitor.alerts.lease_expiring_within_secs");
+        // The defaults are the issue's: 10% free, 95% spent, 1,000 queued.
+        let typed = MonitorSettings::default().alerts;
+        assert_eq!(typed.pool_free_below, 0.10);
+        assert_eq!(typed.queue_depth_above, 1_000);
+        // Written in a scenario's RON, the nested form works with any subset of fields.
+        let config: MonitorConfig = ron::from_str("(alerts: (queue_depth_above: 5))").unwrap();
+        assert_eq!(config.alerts.queue_depth_above, 5);
+        assert_eq!(config.alerts.history, 1_000);
     }
 
     #[test]

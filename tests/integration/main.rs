@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per behaviour. The modules that run the `qm`
 //! binary need its features (the defaults); `plot` needs the `plot` feature.
 
+mod alerts;
 mod batching;
 #[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod bench_cli;

@@ -12,24 +12,25 @@ use serde_json::{Value, json};
 // The API agents call (issue 21): seed-shaped bodies, budgets, credit, removals, tokens.
 mod api;
 mod dashboard;
+mod ops;
 
-const VAULT_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-const ADMIN: &str = "admin-token-from-the-environment";
+pub const VAULT_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+pub const ADMIN: &str = "admin-token-from-the-environment";
 
 /// A running `qm serve`, killed when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
-    agent: ureq::Agent,
+    pub base: String,
+    pub agent: ureq::Agent,
 }
 
 impl Server {
-    fn start(db: &Path) -> Server {
+    pub fn start(db: &Path) -> Server {
         Server::start_with(db, &[])
     }
 
     /// A server started with more arguments (`--config FILE`).
-    fn start_with(db: &Path, extra: &[&std::ffi::OsStr]) -> Server {
+    pub fn start_with(db: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_qm"))
             .args(["serve", "--bind", "127.0.0.1:0", "--db"])
             .arg(db)
@@ -57,7 +58,7 @@ impl Server {
 
     /// Sends `body` (JSON, or raw text when a string is wanted verbatim) and answers the
     /// status and the parsed JSON answer (`null` when empty).
-    fn call(
+    pub fn call(
         &self,
         method: &str,
         path: &str,
@@ -100,7 +101,7 @@ impl Server {
         (status, value)
     }
 
-    fn ok(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+    pub fn ok(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
         let (status, value) = self.call(method, path, token, body);
         assert!(
             (200..300).contains(&status),
@@ -117,7 +118,7 @@ impl Drop for Server {
     }
 }
 
-fn token_for(db: &Path, client: &str) -> String {
+pub fn token_for(db: &Path, client: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_qm"))
         .args(["token", "create", "--client", client, "--db"])
         .arg(db)
@@ -209,7 +210,7 @@ fn health_status_metrics_and_the_document_need_no_token() {
     let metrics = metrics.as_str().unwrap().to_owned();
     assert!(metrics.contains("# TYPE qm_queue_depth gauge"), "{metrics}");
     assert!(
-        metrics.contains("qm_queue_depth{class=\"normal\"} 0"),
+        metrics.contains("qm_queue_depth{class=\"normal\"} 0.0"),
         "{metrics}"
     );
     let doc = f.server.ok("GET", "/openapi.json", None, None);
@@ -1262,7 +1263,7 @@ fn qm_token_create_makes_admin_tokens_and_needs_a_role() {
 }
 
 /// Polls a request's state until it is `want`, for at most twenty seconds.
-fn wait_for_state(s: &Server, token: &str, id: u64, want: &str) {
+pub fn wait_for_state(s: &Server, token: &str, id: u64, want: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let state =

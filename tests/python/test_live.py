@@ -159,3 +159,27 @@ def test_the_vault_keeps_secrets_encrypted_beside_the_engine(engine, tmp_path):
     assert engine.account("coder")["available"] == pytest.approx(10_000.0)
     vault.delete("cred-1")
     assert vault.list() == []
+
+
+def test_alerts_are_raised_on_a_tick_resolved_when_clear_and_filtered(tmp_path):
+    engine = qm.LiveEngine(tmp_path / "fleet.db", {"monitor": {"alerts": {"history": 10}}})
+    engine.add_pool(GPU)
+    engine.add_client({"id": "planner", "tier": "premium", "credits": 100.0})
+    outcome = engine.submit(request(pool="gpu", amount=1))
+    engine.tick()
+    (full,) = engine.alerts()
+    assert full["kind"] == "pool.capacity_low"
+    assert full["level"] == "warning"
+    assert full["subject"] == "pool:gpu"
+    assert full["resolved_at"] is None
+    assert engine.alerts(subject="pool") == [full]
+    assert engine.alerts(level="critical") == []
+    engine.complete(outcome.request, 0.01)
+    engine.tick()
+    assert engine.alerts() == []
+    (resolved,) = engine.alerts(state="all", subject="pool:gpu")
+    assert resolved["id"] == full["id"] and resolved["resolved_at"] is not None
+    with pytest.raises(qm.InvalidInput) as bad:
+        engine.alerts(level="loud")
+    assert bad.value.field == "level"
+    assert engine.health() == {"ready": True, "journal_writer": "ok", "database": "ok"}

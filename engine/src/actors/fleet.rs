@@ -15,7 +15,8 @@ use super::booking::{BookingActor, BookingImage, RegisterResource, RemoveResourc
 use super::client::{ClientActor, ClientImage, ClientStats, GetClientStats, SaveClient};
 use super::ledger::{LedgerActor, LedgerImage, SaveLedger};
 use super::monitor::{
-    GetSeries, MonitorActor, MonitorImage, ReadSeries, Sample, SaveMonitor, Tick, Watch,
+    AlertSummary, GetAlertSummary, GetAlerts, GetSeries, MonitorActor, MonitorImage, ReadSeries,
+    Sample, SaveMonitor, Tick, Watch,
 };
 use super::pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, PoolImage, SavePool};
 use super::scheduler::{
@@ -26,10 +27,11 @@ use super::scheduler::{
 use crate::clock::SharedClock;
 use crate::config::{MonitorSettings, SchedulerSettings};
 use crate::model::{
-    Client, ClientId, Event, Metric, Money, Period, Pool, PoolId, Quota, QuotaId, QuotaScope,
-    Resource, ResourceId, ValidationError,
+    Alert, Client, ClientId, Event, Metric, Money, Period, Pool, PoolId, Quota, QuotaId,
+    QuotaScope, Resource, ResourceId, ValidationError,
 };
 use crate::policy::admission::Gate;
+use crate::policy::alert::AlertFilter;
 use crate::policy::batch::BatchRule;
 use crate::policy::booking::BookingError;
 use crate::policy::reservation::ReserveError;
@@ -131,7 +133,12 @@ impl Fleet {
         )?
         .with_request_events(setup.request_events);
         let scheduler = SchedulerActor::start_in_arbiter(arbiter, |_| scheduler);
-        let monitor = MonitorActor::new(scheduler.clone(), setup.monitor, setup.samples_kept);
+        let monitor = MonitorActor::new(
+            scheduler.clone(),
+            ledger.clone(),
+            setup.monitor,
+            setup.samples_kept,
+        );
         let monitor = MonitorActor::start_in_arbiter(arbiter, |_| monitor);
         let bookings = BookingActor::new(setup.clock.clone(), ledger.clone());
         let bookings = BookingActor::start_in_arbiter(arbiter, |_| bookings);
@@ -227,6 +234,7 @@ impl Fleet {
             .collect();
         let monitor = MonitorActor::restore(
             scheduler.clone(),
+            ledger.clone(),
             setup.monitor,
             setup.samples_kept,
             monitor,
@@ -608,6 +616,10 @@ impl Fleet {
         &self.ledger
     }
 
+    pub fn monitor(&self) -> &Addr<MonitorActor> {
+        &self.monitor
+    }
+
     pub fn client_actor(&self, index: usize) -> &Addr<ClientActor> {
         &self.client_actors[index]
     }
@@ -635,6 +647,16 @@ impl Fleet {
     /// A copy of the monitor's newest samples, at most `newest` of them, oldest first.
     pub async fn recent_samples(&self, newest: usize) -> Result<Vec<Sample>, FleetError> {
         Ok(self.monitor.send(ReadSeries(newest)).await?)
+    }
+
+    /// Alerts as `filter` admits them: open first (oldest first), then resolved ones.
+    pub async fn alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>, FleetError> {
+        Ok(self.monitor.send(GetAlerts(filter)).await?)
+    }
+
+    /// Alerts raised so far by kind and level, and the open ones by level.
+    pub async fn alert_summary(&self) -> Result<AlertSummary, FleetError> {
+        Ok(self.monitor.send(GetAlertSummary).await?)
     }
 
     /// The monitor's samples so far (taken: a second call starts afresh).

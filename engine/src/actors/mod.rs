@@ -25,7 +25,10 @@ pub use client::{
 };
 pub use fleet::{Fleet, FleetError, FleetImage, FleetSetup, RemoveError, budget_quota};
 pub use ledger::{Charge, GetCostSeries, GetLedger, LedgerActor, LedgerView, Publish};
-pub use monitor::{GetSeries, MonitorActor, PoolSeries, ReadSeries, Sample, Tick, Watch};
+pub use monitor::{
+    AlertSummary, GetAlertSummary, GetAlerts, GetSeries, MonitorActor, PoolSeries, ReadSeries,
+    Sample, Tick, Watch,
+};
 pub use pool::{GetPoolHistory, PoolActor, PoolCommand, PoolHistory, ScalingEvent};
 pub use scheduler::{
     ActiveReservations, CloseClient, Consume, ConsumeError, Consumed, GetQuotaStandings,

@@ -1,12 +1,18 @@
 //! The monitor: samples every pool on a fixed interval, predicts utilisation a horizon
-//! ahead by least squares, and asks pools to scale.
+//! ahead by least squares, asks pools to scale, and raises and resolves alerts.
+//!
+//! Ticks come from the driver (the simulator's agenda, or the live engine's journaled
+//! `Tick` command), so what a tick raises a replay raises again at the same instant.
 
 use actix::prelude::*;
 use std::collections::VecDeque;
 
 use crate::config::MonitorSettings;
-use crate::model::{Timestamp, ValidationError};
+use crate::model::{Alert, AlertLevel, Event, EventKind, Timestamp, ValidationError};
+use crate::policy::alert::{AlertBook, AlertChange, AlertCounts, AlertFilter};
 use crate::policy::autoscale::{Autoscaler, PoolWatch};
+
+use super::ledger::{LedgerActor, Publish};
 
 use super::pool::{PoolActor, PoolCommand};
 use super::scheduler::{Dispatches, SchedulerActor, Snapshot, TakeSnapshot};
@@ -35,6 +41,22 @@ pub struct Watch {
     pub autoscale: Option<(u32, u32)>,
 }
 
+/// Alerts, open and resolved, as `filter` admits them (open first, oldest first).
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Alert>")]
+pub struct GetAlerts(pub AlertFilter);
+
+/// Every alert raised so far by kind and level, and the open ones by level.
+#[derive(Debug, Message)]
+#[rtype(result = "AlertSummary")]
+pub struct GetAlertSummary;
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertSummary {
+    pub raised: AlertCounts,
+    pub open_by_level: std::collections::BTreeMap<AlertLevel, u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub at: Timestamp,
@@ -52,11 +74,15 @@ pub struct PoolSeries {
 }
 
 /// The monitor's state, as a snapshot keeps it: each watched pool's forecast and
-/// autoscaler (in pool order) and the recent samples.
+/// autoscaler (in pool order), the recent samples, and the alerts (open, resolved kept,
+/// tallies and the next id), so a reopened engine resolves what it had raised.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MonitorImage {
     pub rules: Vec<PoolWatch>,
     pub samples: VecDeque<Sample>,
+    /// A snapshot written before alerts existed restores with none.
+    #[serde(default)]
+    pub alerts: AlertBook,
 }
 
 /// Asks the monitor for its state.
@@ -71,7 +97,9 @@ struct Watched {
 
 pub struct MonitorActor {
     scheduler: Addr<SchedulerActor>,
+    ledger: Addr<LedgerActor>,
     settings: MonitorSettings,
+    alerts: AlertBook,
     pools: Vec<Watched>,
     samples: VecDeque<Sample>,
     /// Most samples kept (the oldest go first); a run keeps all, a live engine a window.
@@ -79,9 +107,16 @@ pub struct MonitorActor {
 }
 
 impl MonitorActor {
-    pub fn new(scheduler: Addr<SchedulerActor>, settings: MonitorSettings, keep: usize) -> Self {
+    pub fn new(
+        scheduler: Addr<SchedulerActor>,
+        ledger: Addr<LedgerActor>,
+        settings: MonitorSettings,
+        keep: usize,
+    ) -> Self {
         MonitorActor {
             scheduler,
+            ledger,
+            alerts: AlertBook::new(settings.alerts.clone()),
             settings,
             pools: Vec::new(),
             samples: VecDeque::new(),
@@ -89,9 +124,11 @@ impl MonitorActor {
         }
     }
 
-    /// The monitor a snapshot saved, watching `pools` (in pool order, as saved).
+    /// The monitor a snapshot saved, watching `pools` (in pool order, as saved). Its
+    /// alerts keep their state under today's thresholds.
     pub fn restore(
         scheduler: Addr<SchedulerActor>,
+        ledger: Addr<LedgerActor>,
         settings: MonitorSettings,
         keep: usize,
         image: MonitorImage,
@@ -99,6 +136,8 @@ impl MonitorActor {
     ) -> Self {
         MonitorActor {
             scheduler,
+            ledger,
+            alerts: image.alerts.with_thresholds(settings.alerts.clone()),
             settings,
             pools: pools
                 .into_iter()
@@ -110,7 +149,18 @@ impl MonitorActor {
         }
     }
 
-    fn observe(&mut self, snapshot: Snapshot) -> Vec<(Addr<PoolActor>, f64)> {
+    fn observe(&mut self, mut snapshot: Snapshot) -> Vec<(Addr<PoolActor>, f64)> {
+        let observed = std::mem::take(&mut snapshot.observed);
+        for change in self.alerts.evaluate(&observed) {
+            let kind = match change {
+                AlertChange::Raised(alert) => EventKind::AlertRaised { alert },
+                AlertChange::Resolved(alert) => EventKind::AlertResolved { alert },
+            };
+            self.ledger.do_send(Publish(Event {
+                at: observed.at,
+                kind,
+            }));
+        }
         let mut resizes = Vec::new();
         let mut series = Vec::with_capacity(self.pools.len());
         for (i, (watched, &(utilisation, size))) in
@@ -191,6 +241,25 @@ impl Handler<Tick> for MonitorActor {
     }
 }
 
+impl Handler<GetAlerts> for MonitorActor {
+    type Result = MessageResult<GetAlerts>;
+
+    fn handle(&mut self, GetAlerts(filter): GetAlerts, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.alerts.list(&filter))
+    }
+}
+
+impl Handler<GetAlertSummary> for MonitorActor {
+    type Result = MessageResult<GetAlertSummary>;
+
+    fn handle(&mut self, _: GetAlertSummary, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(AlertSummary {
+            raised: self.alerts.counts().clone(),
+            open_by_level: self.alerts.open_by_level(),
+        })
+    }
+}
+
 impl Handler<GetSeries> for MonitorActor {
     type Result = MessageResult<GetSeries>;
 
@@ -206,6 +275,7 @@ impl Handler<SaveMonitor> for MonitorActor {
         MessageResult(MonitorImage {
             rules: self.pools.iter().map(|w| w.rule.clone()).collect(),
             samples: self.samples.clone(),
+            alerts: self.alerts.clone(),
         })
     }
 }

@@ -7,9 +7,14 @@ use actix::prelude::*;
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
 use crate::model::{
-    ClientId, Event, EventKind, Money, RequestClass, RequestId, SeqIdMap, Tier, Timestamp,
+    ClientId, Event, EventKind, Money, QuotaScope, RequestClass, RequestId, SeqIdMap, Tier,
+    Timestamp,
 };
 use crate::policy::admission::{Admitted, Gate, Refusal, RefusalReason};
+use crate::policy::alert::{
+    self, ClientObservation, Observations, PoolObservation, QuotaObservation, STARVING_LISTED,
+    StarvingObservation,
+};
 use crate::policy::batch::{BatchRule, Batcher};
 use crate::policy::dispatch::{self, Blocked, ClientView, Decision, SCAN_LIMIT, earliest};
 pub use crate::policy::dispatch::{BatchMember, Batching, Job, JobVariant};
@@ -465,6 +470,95 @@ impl SchedulerActor {
     }
 }
 
+impl SchedulerActor {
+    /// What the alert policy needs to see now.
+    fn observe(&self, now: Timestamp) -> Observations {
+        let pools = self
+            .gate
+            .gauges()
+            .iter()
+            .map(|gauge| PoolObservation {
+                pool: gauge.pool().id.clone(),
+                free: gauge.free(now),
+            })
+            .collect();
+        let clients = self
+            .gate
+            .credits()
+            .balances()
+            .map(|(client, balance)| {
+                let used = balance.spent + balance.reserved;
+                let total = used + balance.available;
+                ClientObservation {
+                    client: client.clone(),
+                    used_ratio: if total > Money::ZERO {
+                        used.as_f64() / total.as_f64()
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect();
+        let quotas = self
+            .gate
+            .quotas()
+            .iter()
+            .map(|state| QuotaObservation {
+                quota: state.quota().id.clone(),
+                client: match &state.quota().scope {
+                    QuotaScope::Client(client) => Some(client.clone()),
+                    QuotaScope::Global => None,
+                },
+                // A period that has ended starts afresh at the next use.
+                usage_ratio: if now >= state.period_end() {
+                    0.0
+                } else {
+                    state.usage_ratio()
+                },
+            })
+            .collect();
+        Observations {
+            at: now,
+            pools,
+            clients,
+            quotas,
+            queued: self.queues.len(),
+            starving: self.starving_now(now),
+            // The hook for leases: once started requests carry one, each running request's
+            // lease end goes here and the policy raises `lease.expiring` near it.
+            leases: Vec::new(),
+        }
+    }
+
+    /// Queued requests waiting past the starvation bound, oldest first, at most
+    /// `STARVING_LISTED`. Tickets are issued in arrival order, so the walk stops at the
+    /// first request (other than deferred work, whose wait may not count yet) that has
+    /// not waited that long: every later one arrived after it. (Requests re-queued when
+    /// another client leaves keep their arrival but take new tickets; they are seen once
+    /// those ahead of them start.)
+    fn starving_now(&self, now: Timestamp) -> Vec<StarvingObservation> {
+        let bound = self.config.starvation_bound;
+        let mut starving = Vec::new();
+        for (job, enqueued, class) in self.queues.oldest_first() {
+            if starving.len() == STARVING_LISTED {
+                break;
+            }
+            if class != RequestClass::Deferred && now.since(enqueued) <= bound {
+                break;
+            }
+            let overdue = alert::overdue(class, enqueued, now, self.config.off_peak);
+            if overdue.is_some_and(|overdue| overdue > bound) {
+                starving.push(StarvingObservation {
+                    request: job.id,
+                    client: self.clients[job.client].setup.id.clone(),
+                    waited: now.since(enqueued),
+                });
+            }
+        }
+        starving
+    }
+}
+
 impl Actor for SchedulerActor {
     type Context = Context<Self>;
 }
@@ -550,13 +644,21 @@ impl Handler<TakeSnapshot> for SchedulerActor {
     fn handle(&mut self, _: TakeSnapshot, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
         let queued = RequestClass::ALL.map(|c| self.queues.class_len(c));
+        let observed = self.observe(now);
         MessageResult(Snapshot {
+            observed,
             at: now,
             pools: self
                 .gate
                 .gauges()
                 .iter()
                 .map(|g| (g.utilisation(now), g.size()))
+                .collect(),
+            available: self
+                .gate
+                .gauges()
+                .iter()
+                .map(|g| g.available(now))
                 .collect(),
             queued_demand: self.queued_demand.clone(),
             queued,

@@ -18,30 +18,51 @@ use tokio::sync::{Mutex, broadcast, oneshot};
 
 use super::command::Command;
 use super::driver::{Driver, Reply};
-use super::journal::{self, Compaction, Journal, Location, SnapshotRow, StoreError};
+use super::journal::{self, CommitTimes, Compaction, Journal, Location, SnapshotRow, StoreError};
 use super::lease::LeaseConfig;
 use super::snapshot::{self, EngineImage};
 use super::storage::StorageConfig;
 use crate::actors::{
-    CheckQuota, CheckQuotas, ClientStats, ConsumeError, Consumed, CreditReply, Fleet, FleetError,
-    FleetSetup, GetClientStats, GetCostSeries, GetLedger, GetQuotaStandings, GetQuotaUsage,
-    ListBookings, PoolHistory, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaStanding,
-    QuotaUsage, RemoveError, Sample, SchedulerActor, TakeSnapshot,
+    AlertSummary, CheckQuota, CheckQuotas, ClientStats, ConsumeError, Consumed, CreditReply, Fleet,
+    FleetError, FleetSetup, GetAlertSummary, GetAlerts, GetClientStats, GetCostSeries, GetLedger,
+    GetQuotaStandings, GetQuotaUsage, ListBookings, MonitorActor, PoolHistory, QueueStatus,
+    QueueStatusReply, QuotaAnswer, QuotaStanding, QuotaUsage, RemoveError, Sample, SchedulerActor,
+    Snapshot, TakeSnapshot,
 };
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 use crate::config::{MonitorConfig, MonitorSettings, SchedulerConfig, SchedulerSettings};
-use crate::model::{Booking, BookingId, Resource, ResourceId};
 use crate::model::{
-    Client, ClientId, CostEntry, CostType, Event, EventKind, Metadata, Metric, Money, Need, Pool,
-    PoolId, Quota, QuotaId, Request, RequestClass, RequestId, ReservationId, Timestamp, Usage,
-    ValidationError,
+    Alert, Client, ClientId, CostEntry, CostType, Event, EventKind, Metadata, Metric, Money, Need,
+    Pool, PoolId, Quota, QuotaId, Request, RequestClass, RequestId, ReservationId, Timestamp,
+    Usage, ValidationError,
 };
+use crate::model::{Booking, BookingId, Resource, ResourceId};
 use crate::policy::admission::Refusal;
+use crate::policy::alert::AlertFilter;
 use crate::policy::booking::{BookingError, BookingFilter};
 use crate::policy::ledger::{CostFilter, CostSummary, LedgerError};
 use crate::policy::reservation::{
     AccountBalance, ReservationAlert, ReservationGrant, ReserveError, Settlement,
 };
+
+/// How long a health check waits for the journal writer (a commit stuck on a locked or
+/// slow disk holds it).
+const HEALTH_WAIT: Duration = Duration::from_secs(3);
+
+/// The engine's answer to a health check: each part `Ok` or why not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub journal_writer: Result<(), String>,
+    pub database: Result<(), String>,
+    /// Why the latest journal commit failed, if it did (a later probe may pass).
+    pub last_commit_error: Option<String>,
+}
+
+impl Health {
+    pub fn is_ready(&self) -> bool {
+        self.journal_writer.is_ok() && self.database.is_ok()
+    }
+}
 
 /// Monitor samples a live engine keeps (a day at the default ten-second interval).
 const SAMPLES_KEPT: usize = 8_640;
@@ -305,6 +326,7 @@ struct Inner {
     driver: Mutex<Driver>,
     /// For reads that need no sequencing.
     scheduler: Addr<SchedulerActor>,
+    monitor: Addr<MonitorActor>,
     /// The engine's own clock, stepped to `time` by the sequencer (never backwards).
     clock: VirtualClock,
     /// Where time comes from: the wall clock, or a caller's clock.
@@ -412,6 +434,7 @@ impl LiveEngine {
         let opened_at = time.now();
         let inner = Arc::new(Inner {
             scheduler: driver.fleet.scheduler().clone(),
+            monitor: driver.fleet.monitor().clone(),
             clock: clock.clone(),
             time,
             timers,
@@ -1097,6 +1120,15 @@ impl LiveEngine {
             .cloned()
     }
 
+    /// Pools' use, queue depths, running work and what the alert policy sees, now (what
+    /// the monitor samples on a tick, read without ticking).
+    pub async fn observe(&self) -> Result<Snapshot, LiveError> {
+        // A read: the clock only moves forward (as in `check_quotas`), so rate pools'
+        // buckets show their refill up to now.
+        self.inner.clock.advance_to(self.inner.time.now());
+        Ok(self.inner.scheduler.send(TakeSnapshot).await?)
+    }
+
     /// Queue depth per class, running count, and where `request` stands.
     pub async fn queue_status(
         &self,
@@ -1429,6 +1461,61 @@ impl LiveEngine {
             driver.fleet.client_actor(index).clone()
         };
         Ok(actor.send(GetClientStats).await?)
+    }
+
+    // ---- health -------------------------------------------------------------------------
+
+    /// Whether the engine can take changes: its journal writer answers and the database
+    /// takes a write now (checked by the writer, after the commits queued before it).
+    pub async fn health(&self) -> Health {
+        let probe = match self.inner.journal.probe() {
+            Ok(probe) => probe,
+            Err(e) => {
+                return Health {
+                    journal_writer: Err(e.to_string()),
+                    database: Err("not checked: the journal writer has stopped".to_owned()),
+                    last_commit_error: self.commit_times().last_error,
+                };
+            }
+        };
+        let (journal_writer, database) = match tokio::time::timeout(HEALTH_WAIT, probe).await {
+            Ok(Ok(answer)) => (Ok(()), answer),
+            Ok(Err(_)) => (
+                Err("the journal writer stopped while checking".to_owned()),
+                Err("not checked".to_owned()),
+            ),
+            Err(_) => (
+                Err(format!(
+                    "the journal writer did not answer within {}s",
+                    HEALTH_WAIT.as_secs()
+                )),
+                Err("not checked: the journal writer is stuck".to_owned()),
+            ),
+        };
+        Health {
+            journal_writer,
+            database,
+            last_commit_error: self.commit_times().last_error,
+        }
+    }
+
+    /// How long the journal's commits have taken (a histogram), and the last failure.
+    pub fn commit_times(&self) -> CommitTimes {
+        self.inner.journal.commit_times()
+    }
+
+    // ---- alerts -------------------------------------------------------------------------
+
+    /// Alerts as `filter` admits them: open ones first (oldest first), then the resolved
+    /// ones kept (`monitor.alerts.history`), most recently resolved last. The monitor
+    /// raises and resolves them on its ticks (every `monitor.sample_every_secs`).
+    pub async fn alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>, LiveError> {
+        Ok(self.inner.monitor.send(GetAlerts(filter)).await?)
+    }
+
+    /// Alerts raised since the engine opened, by kind and level, and the open ones by level.
+    pub async fn alert_summary(&self) -> Result<AlertSummary, LiveError> {
+        Ok(self.inner.monitor.send(GetAlertSummary).await?)
     }
 
     // ---- events -------------------------------------------------------------------------

@@ -13,8 +13,10 @@
 //! one falls back to the one before it with every command since still in the journal.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -121,6 +123,77 @@ pub struct Compaction {
     pub expired: u64,
 }
 
+/// Upper bounds (seconds) of the commit-latency histogram's buckets: from a fast disk's
+/// fsync (well under a millisecond) to a stalled one.
+pub const COMMIT_BUCKETS: [f64; 12] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// How long the writer's commits took, counted as they happen (a histogram over
+/// `COMMIT_BUCKETS`), and the last commit's failure if it failed. Shared with whoever
+/// reports on the engine (`/metrics`, `/health`).
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Commits at or under each bound (not cumulative), then those above the last.
+    buckets: [AtomicU64; COMMIT_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// A reading of [`CommitStats`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitTimes {
+    pub count: u64,
+    pub sum_secs: f64,
+    /// (upper bound in seconds, commits that took at most that long): cumulative, as
+    /// Prometheus histograms count, ending with `+Inf`.
+    pub buckets: Vec<(f64, u64)>,
+    /// Why the latest commit failed, if it did.
+    pub last_error: Option<String>,
+}
+
+impl CommitStats {
+    fn record(&self, took: Duration, result: &Result<(), String>) {
+        let secs = took.as_secs_f64();
+        let bucket = COMMIT_BUCKETS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(COMMIT_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let nanos = took.as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        *last = result.as_ref().err().cloned();
+    }
+
+    pub fn read(&self) -> CommitTimes {
+        let mut running = 0;
+        let mut buckets: Vec<(f64, u64)> = COMMIT_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, n)| {
+                running += n.load(Ordering::Relaxed);
+                (*bound, running)
+            })
+            .collect();
+        running += self.buckets[COMMIT_BUCKETS.len()].load(Ordering::Relaxed);
+        buckets.push((f64::INFINITY, running));
+        CommitTimes {
+            // The total of the buckets, so the count and `+Inf` always agree.
+            count: running,
+            sum_secs: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            buckets,
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+}
+
 enum Job {
     Append {
         seq: i64,
@@ -132,6 +205,9 @@ enum Job {
         row: SnapshotRow,
         done: oneshot::Sender<Result<Compaction, String>>,
     },
+    /// Check that the database takes a write now (answered with why not), after the jobs
+    /// queued before it.
+    Probe(oneshot::Sender<Result<(), String>>),
 }
 
 /// Handle to the writer thread.
@@ -144,6 +220,8 @@ pub struct Journal {
     /// one journal would interleave their commands. (An advisory `flock`, independent of
     /// SQLite's own locks, so other connections of this process still read and write.)
     _lock: Option<std::fs::File>,
+    /// Commit latencies and the last commit's failure, kept by the writer.
+    stats: Arc<CommitStats>,
 }
 
 /// Waits until an appended command is on disk.
@@ -191,15 +269,18 @@ pub fn open(
         _ => None,
     };
     let (sender, receiver) = mpsc::channel::<Job>();
+    let stats = Arc::new(CommitStats::default());
+    let recorded = stats.clone();
     let writer = thread::Builder::new()
         .name("qm-journal".into())
-        .spawn(move || write_loop(connection, archive, receiver, group_commit))
+        .spawn(move || write_loop(connection, archive, receiver, group_commit, &recorded))
         .map_err(|e| StoreError::Writer(e.to_string()))?;
     Ok((
         Journal {
             sender: Mutex::new(Some((next, sender))),
             writer: Some(writer),
             _lock: lock,
+            stats,
         },
         stored,
     ))
@@ -393,6 +474,7 @@ fn write_loop(
     mut archive: Option<Archive>,
     receiver: mpsc::Receiver<Job>,
     group_commit: bool,
+    stats: &CommitStats,
 ) {
     let mut batch = Vec::new();
     let mut next = receiver.recv().ok();
@@ -423,7 +505,9 @@ fn write_loop(
                         }
                     }
                 }
+                let started = Instant::now();
                 let result = commit(&mut connection, &batch).map_err(|e| e.to_string());
+                stats.record(started.elapsed(), &result);
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "journal commit failed");
                 }
@@ -439,11 +523,34 @@ fn write_loop(
                 }
                 let _ = done.send(result);
             }
+            Job::Probe(answer) => {
+                let _ = answer.send(probe(&connection));
+            }
         }
         if next.is_none() {
             next = receiver.recv().ok();
         }
     }
+}
+
+/// How long a health probe waits for another writer's lock before it calls the database
+/// failing (commits wait rusqlite's default of five seconds).
+const PROBE_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Whether the database takes a write now: takes the write lock and lets it go, writing
+/// nothing (no fsync), and reads the journal's last entry.
+fn probe(connection: &Connection) -> Result<(), String> {
+    let check = || -> Result<(), rusqlite::Error> {
+        connection.busy_timeout(PROBE_BUSY_TIMEOUT)?;
+        connection.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+        connection.query_row("SELECT max(seq) FROM journal", [], |row| {
+            row.get::<_, Option<i64>>(0)
+        })?;
+        Ok(())
+    };
+    let result = check().map_err(|e| e.to_string());
+    let _ = connection.busy_timeout(Duration::from_secs(5));
+    result
 }
 
 type Pending = (i64, Timestamp, String, oneshot::Sender<Result<(), String>>);
@@ -556,6 +663,24 @@ impl Journal {
             .send(Job::Snapshot { row, done })
             .map_err(|_| StoreError::WriterGone)?;
         Ok(SnapshotWritten(waiter))
+    }
+
+    /// Asks the writer thread to check the database, after what is queued before it.
+    /// Answers `Err` at once if the writer has stopped; the receiver answers the database's
+    /// state (or is dropped if the writer stops meanwhile).
+    pub fn probe(&self) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
+        let (answer, waiter) = oneshot::channel();
+        let guard = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, sender) = guard.as_ref().ok_or(StoreError::WriterGone)?;
+        sender
+            .send(Job::Probe(answer))
+            .map_err(|_| StoreError::WriterGone)?;
+        Ok(waiter)
+    }
+
+    /// Commit latencies so far and the last commit's failure.
+    pub fn commit_times(&self) -> CommitTimes {
+        self.stats.read()
     }
 
     /// The number of the last command appended (0 before the first).

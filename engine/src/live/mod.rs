@@ -16,10 +16,13 @@ pub mod vault;
 
 pub use command::Command;
 pub use engine::{
-    ConfigFileError, LiveConfig, LiveEngine, LiveError, NewCostEntry, RequestRecord, RequestState,
-    SubmitOutcome,
+    ConfigFileError, Health, LiveConfig, LiveEngine, LiveError, NewCostEntry, RequestRecord,
+    RequestState, SubmitOutcome,
 };
-pub use journal::{Compaction, DbInfo, Location, SnapshotInfo, StoreError, info, vacuum};
+pub use journal::{
+    COMMIT_BUCKETS, CommitTimes, Compaction, DbInfo, Location, SnapshotInfo, StoreError, info,
+    vacuum,
+};
 pub use lease::{LeaseConfig, LeaseExpiry};
 pub use snapshot::EngineImage;
 pub use storage::StorageConfig;

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BookingId, ClientId, CredentialId, Money, PoolId, QuotaId, RequestClass, RequestId,
+    Alert, BookingId, ClientId, CredentialId, Money, PoolId, QuotaId, RequestClass, RequestId,
     ReservationId, ResourceId, Timestamp,
 };
 
@@ -167,6 +167,12 @@ pub enum EventKind {
     ResourceRemoved { id: ResourceId },
     #[serde(rename = "client.removed")]
     ClientRemoved { client: ClientId },
+    /// The monitor saw a condition start (see `policy::alert`).
+    #[serde(rename = "alert.raised")]
+    AlertRaised { alert: Alert },
+    /// The condition of an open alert cleared; `alert.resolved_at` says when.
+    #[serde(rename = "alert.resolved")]
+    AlertResolved { alert: Alert },
 }
 
 impl EventKind {
@@ -200,6 +206,8 @@ impl EventKind {
             EventKind::QuotaRemoved { .. } => "quota.removed",
             EventKind::ResourceRemoved { .. } => "resource.removed",
             EventKind::ClientRemoved { .. } => "client.removed",
+            EventKind::AlertRaised { .. } => "alert.raised",
+            EventKind::AlertResolved { .. } => "alert.resolved",
         }
     }
 
@@ -228,6 +236,9 @@ impl EventKind {
             | EventKind::CreditTransferred { client, .. }
             | EventKind::UsageConsumed { client, .. }
             | EventKind::ClientRemoved { client } => Some(client),
+            EventKind::AlertRaised { alert } | EventKind::AlertResolved { alert } => {
+                alert.client.as_ref()
+            }
             EventKind::ResourceCreated { .. }
             | EventKind::QuotaRemoved { .. }
             | EventKind::ResourceRemoved { .. }

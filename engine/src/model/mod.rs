@@ -1,5 +1,6 @@
 //! Plain data: the nouns of the domain. serde everywhere, no behaviour beyond validation.
 
+mod alert;
 mod booking;
 mod client;
 mod cost;
@@ -17,6 +18,7 @@ pub mod seconds;
 mod time;
 mod usage;
 
+pub use alert::{Alert, AlertKind, AlertLevel, AlertSubject};
 pub use booking::{Booking, BookingStatus, validate_slot};
 pub use client::{Client, MonthlyBudget, Tier};
 pub use cost::{CostEntry, CostType, Metadata};

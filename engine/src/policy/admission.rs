@@ -186,6 +186,23 @@ impl Gauge {
         }
     }
 
+    /// Fraction free at `now`: none while the pool is out of service.
+    pub fn free(&self, now: Timestamp) -> f64 {
+        if self.down {
+            0.0
+        } else {
+            (1.0 - self.utilisation(now)).clamp(0.0, 1.0)
+        }
+    }
+
+    /// What could be taken now: tokens in a rate pool's bucket, free slots of a slot pool.
+    pub fn available(&self, now: Timestamp) -> f64 {
+        match &self.level {
+            Level::Rate(bucket) => bucket.available(now),
+            Level::Slot { size, busy } => f64::from(size.saturating_sub(*busy)),
+        }
+    }
+
     /// The most this pool could ever give one request (its autoscale ceiling if any).
     fn ceiling(&self) -> f64 {
         let scaled = self.pool.autoscale.map(|b| b.max as f64).unwrap_or(0.0);

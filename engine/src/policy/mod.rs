@@ -1,6 +1,7 @@
 //! Pure, synchronous policies: no clock, no mailbox, no disk. Time comes in as an argument.
 
 pub mod admission;
+pub mod alert;
 pub mod autoscale;
 pub mod batch;
 pub mod booking;

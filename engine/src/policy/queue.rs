@@ -312,6 +312,12 @@ impl<T> ClassQueues<T> {
         Some(more_urgent + ahead_in_class)
     }
 
+    /// Every queued item with its enqueue time and class, in ticket (arrival) order: for
+    /// looking at the longest-waiting without a sort.
+    pub fn oldest_first(&self) -> impl Iterator<Item = (&T, Timestamp, RequestClass)> {
+        self.slots.values().map(|s| (&s.item, s.enqueued, s.class))
+    }
+
     /// The enqueue time of the oldest queued item (tickets are issued in arrival order).
     pub fn oldest(&self) -> Option<Timestamp> {
         self.slots.values().next().map(|s| s.enqueued)

@@ -508,6 +508,11 @@ impl CreditBook {
         Some(self.accounts[index].balance)
     }
 
+    /// Every account's balances, in the order accounts were opened.
+    pub fn balances(&self) -> impl Iterator<Item = (&ClientId, AccountBalance)> {
+        self.accounts.iter().map(|a| (&a.client, a.balance))
+    }
+
     /// Available + reserved + spent over all accounts: equals everything deposited.
     pub fn total_credits(&self) -> Money {
         self.accounts

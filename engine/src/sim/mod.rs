@@ -19,6 +19,6 @@ mod workload;
 pub use load::{ScenarioError, ScenarioProblem, load_file, parse};
 #[cfg(feature = "plot")]
 pub use plot::{PlotError, write_svg};
-pub use report::Report;
+pub use report::{AlertReport, Report};
 pub use runner::{RunError, RunOptions, run};
 pub use scenario::Scenario;

@@ -11,9 +11,9 @@ use super::arrival::Arrivals;
 use super::distribution::Distribution;
 use super::scenario::Scenario;
 use crate::actors::{
-    ClientStats, LedgerView, PoolHistory, ResourceUse, Sample, ScalingEvent, Snapshot,
+    AlertSummary, ClientStats, LedgerView, PoolHistory, ResourceUse, Sample, ScalingEvent, Snapshot,
 };
-use crate::model::{Booking, Money, PoolKind, Timestamp};
+use crate::model::{Alert, AlertKind, AlertLevel, Booking, Money, PoolKind, Timestamp};
 use crate::policy::admission::RefusalReason;
 use crate::policy::ledger::CostSummary;
 
@@ -30,6 +30,8 @@ pub struct Report {
     pub costs: CostSummary,
     pub events: BTreeMap<std::borrow::Cow<'static, str>, u64>,
     pub starvation_events: u64,
+    /// Alerts the monitor raised, by kind and level, and the list it kept.
+    pub alerts: AlertReport,
     pub still_queued: usize,
     /// Jain's index over clients' admitted fractions: 1 when every client is served alike.
     pub fairness_jain: f64,
@@ -41,6 +43,60 @@ pub struct Report {
     /// Wall-clock facts of this replay; excluded from the determinism guarantee.
     #[serde(skip)]
     pub wall: Duration,
+}
+
+/// The alerts of a run: every one raised is counted; the list holds those still open at
+/// the end and the latest resolved ones (`monitor.alerts.history`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AlertReport {
+    pub raised: u64,
+    pub by_kind: BTreeMap<AlertKind, u64>,
+    pub by_level: BTreeMap<AlertLevel, u64>,
+    pub open_at_end: u64,
+    pub list: Vec<Alert>,
+}
+
+impl AlertReport {
+    pub fn new(summary: AlertSummary, list: Vec<Alert>) -> Self {
+        AlertReport {
+            raised: summary.raised.by_kind.values().sum(),
+            by_kind: summary.raised.by_kind,
+            by_level: summary.raised.by_level,
+            open_at_end: summary.open_by_level.values().sum(),
+            list,
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "
+Alerts: {} raised",
+            self.raised
+        );
+        if self.raised == 0 {
+            return;
+        }
+        let levels: Vec<String> = self
+            .by_level
+            .iter()
+            .map(|(level, n)| format!("{level} {n}"))
+            .collect();
+        let _ = writeln!(out, "  by level: {}", levels.join(", "));
+        for (kind, n) in &self.by_kind {
+            let _ = writeln!(out, "  {:<20} {n}", kind.as_str());
+        }
+        let open: Vec<&Alert> = self.list.iter().filter(|a| a.is_open()).collect();
+        if !open.is_empty() {
+            let _ = writeln!(out, "  open at the end: {}", self.open_at_end);
+            for alert in open.iter().take(5) {
+                let _ = writeln!(out, "    [{}] {}", alert.level, alert.message);
+            }
+            if open.len() > 5 {
+                let _ = writeln!(out, "    … and {} more", self.open_at_end - 5);
+            }
+        }
+    }
 }
 
 /// Counts and waits of a set of requests.
@@ -143,6 +199,7 @@ pub(super) struct Inputs<'a> {
     pub ledger: LedgerView,
     pub bookings: Option<BookingReport>,
     pub final_snapshot: Snapshot,
+    pub alerts: AlertReport,
     pub wall: Duration,
     pub ended_at: Timestamp,
 }
@@ -225,6 +282,7 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
             .copied()
             .unwrap_or(0),
         events: inputs.ledger.event_counts,
+        alerts: inputs.alerts,
         still_queued: inputs.final_snapshot.queued.iter().sum(),
         fairness_jain: jain(&fractions),
         erlang_c,
@@ -501,6 +559,7 @@ impl Report {
         for (name, count) in &self.events {
             let _ = writeln!(out, "  {name:<20} {count}");
         }
+        self.alerts.render(&mut out);
         let _ = writeln!(
             out,
             "\nFairness (Jain, admitted fraction per client): {:.3}",

@@ -19,6 +19,7 @@ use crate::actors::{Completion, Dispatches, Fleet, FleetSetup, GetLedger, TakeSn
 use crate::clock::{SharedClock, VirtualClock};
 use crate::config::{MonitorSettings, SchedulerSettings, secs};
 use crate::model::{RequestId, SeqIdMap, Timestamp};
+use crate::policy::alert::AlertFilter;
 use crate::policy::batch::BatchRule;
 
 #[derive(Debug, Clone, Default)]
@@ -325,6 +326,10 @@ impl Run<'_> {
         let clients = self.fleet.client_stats().await?;
         let pools = self.fleet.pool_histories().await?;
         let samples = self.fleet.take_samples().await?;
+        let alerts = report::AlertReport::new(
+            self.fleet.alert_summary().await?,
+            self.fleet.alerts(AlertFilter::default()).await?,
+        );
         let bookings = match self.desk {
             Some(desk) => Some(desk.report(self.start, ended_at).await?),
             None => None,
@@ -349,6 +354,7 @@ impl Run<'_> {
             ledger,
             bookings,
             final_snapshot,
+            alerts,
             wall: wall_started.elapsed(),
             ended_at,
         }))

@@ -4,6 +4,7 @@ use actix::prelude::*;
 
 use crate::model::{Money, RequestId, Timestamp};
 use crate::policy::admission::Refusal;
+use crate::policy::alert::Observations;
 use crate::policy::batch::BatchRule;
 use crate::policy::dispatch::{Job, earliest};
 
@@ -116,10 +117,16 @@ pub struct Snapshot {
     pub at: Timestamp,
     /// (utilisation 0..1, size) per pool, in pool order.
     pub pools: Vec<(f64, f64)>,
+    /// What could be taken now from each pool, in pool order: tokens in a rate pool's
+    /// bucket, free slots of a slot pool.
+    pub available: Vec<f64>,
     /// Amount queued requests ask of each pool, in pool order: demand that is waiting.
     pub queued_demand: Vec<f64>,
     pub queued: [usize; 5],
     pub running: usize,
     pub spent: Money,
     pub starving: u64,
+    /// What the alert policy looks at (pools' free capacity, clients' credit, quotas,
+    /// requests waiting past the starvation bound).
+    pub observed: Observations,
 }

@@ -7,8 +7,9 @@ use super::{Completion, Dispatched, Dispatches, Running, SchedulerActor, Settled
 use crate::actors::client::ClientOutcome;
 use crate::actors::ledger::Charge;
 use crate::model::Usage;
-use crate::model::{CostType, EventKind, Money, RequestClass, Timestamp};
+use crate::model::{CostType, EventKind, Money, Timestamp};
 use crate::policy::admission::{Admitted, Used};
+use crate::policy::alert;
 use crate::policy::dispatch::{Batching, Job};
 
 impl SchedulerActor {
@@ -26,14 +27,9 @@ impl SchedulerActor {
     ) {
         let waited = now.since(enqueued);
         // Deferred work waits for off-peak on purpose: it starves only if it still waits
-        // once the window has opened.
-        let overdue = match (job.class, self.config.off_peak) {
-            (RequestClass::Deferred, Some(window)) => {
-                now.since(window.last_start(now).max(enqueued))
-            }
-            _ => waited,
-        };
-        if overdue > self.config.starvation_bound {
+        // once the window has opened (the same rule as the `request.starving` alert).
+        let overdue = alert::overdue(job.class, enqueued, now, self.config.off_peak);
+        if overdue.is_some_and(|overdue| overdue > self.config.starvation_bound) {
             self.starving += 1;
             self.publish(
                 now,

@@ -1,16 +1,67 @@
-//! `/health`, `/status` and `/metrics`: open to anyone, nothing about any client.
+//! `/health`, `/health/live`, `/health/ready` and `/status`: open to anyone, nothing about
+//! any client. (`/metrics` is `metrics.rs`.)
 
-use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use actix_web::{HttpResponse, web};
 
 use super::{ApiError, ServerState};
-use crate::model::{BookingStatus, RequestClass};
-use crate::policy::booking::BookingFilter;
+use crate::live::Health;
 
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+/// The answer of `/health` and `/health/ready`: 200 when the journal writer answers and
+/// the database takes a write, else 503 naming what fails and why.
+fn readiness(health: &Health) -> HttpResponse {
+    let check = |part: &Result<(), String>| match part {
+        Ok(()) => serde_json::json!({ "status": "ok" }),
+        Err(reason) => serde_json::json!({ "status": "failing", "reason": reason }),
+    };
+    let mut reasons = Vec::new();
+    for (name, part) in [
+        ("journal writer", &health.journal_writer),
+        ("database", &health.database),
+    ] {
+        if let Err(reason) = part {
+            reasons.push(format!("{name}: {reason}"));
+        }
+    }
+    let mut body = serde_json::json!({
+        "status": if health.is_ready() { "ok" } else { "failing" },
+        "checks": {
+            "journal_writer": check(&health.journal_writer),
+            "database": check(&health.database),
+        },
+    });
+    if !reasons.is_empty() {
+        body["reason"] = reasons.join("; ").into();
+    }
+    if let Some(error) = &health.last_commit_error {
+        body["last_commit_error"] = error.as_str().into();
+    }
+    if health.is_ready() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Whether the engine can take changes (the same as `/health/ready`).
+pub async fn health(state: web::Data<ServerState>) -> HttpResponse {
+    readiness(&state.engine.health().await)
+}
+
+/// Whether the engine can take changes: the journal writer answers and the database takes
+/// a write. A load balancer sends traffic only while this answers 200.
+pub async fn ready(state: web::Data<ServerState>) -> HttpResponse {
+    readiness(&state.engine.health().await)
+}
+
+/// Whether the process serves HTTP at all (checks nothing else): a supervisor restarts the
+/// process only when this fails.
+pub async fn live(state: web::Data<ServerState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "status": "ok",
+        "uptime_secs": state.started.elapsed().as_secs(),
+    }))
 }
 
 pub async fn status(state: web::Data<ServerState>) -> Result<HttpResponse, ApiError> {
@@ -26,64 +77,4 @@ pub async fn status(state: web::Data<ServerState>) -> Result<HttpResponse, ApiEr
         "running": queue.running,
         "requests_served": state.requests_served.load(Ordering::Relaxed),
     })))
-}
-
-/// Prometheus text exposition format, version 0.0.4.
-pub async fn metrics(state: web::Data<ServerState>) -> Result<HttpResponse, ApiError> {
-    let queue = state.engine.queue_status(None).await?;
-    let confirmed = state
-        .engine
-        .bookings(BookingFilter {
-            status: Some(BookingStatus::Confirmed),
-            ..BookingFilter::default()
-        })
-        .await?
-        .len();
-    let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, samples: &[(String, f64)]| {
-        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(text, "{name}{labels} {value}");
-        }
-    };
-    let queued: Vec<(String, f64)> = RequestClass::ALL
-        .iter()
-        .map(|c| (format!("{{class=\"{c}\"}}"), queue.queued[c.index()] as f64))
-        .collect();
-    gauge(
-        "qm_queue_depth",
-        "Requests waiting, by class.",
-        "gauge",
-        &queued,
-    );
-    gauge(
-        "qm_running_requests",
-        "Requests holding pool capacity.",
-        "gauge",
-        &[(String::new(), queue.running as f64)],
-    );
-    gauge(
-        "qm_confirmed_bookings",
-        "Confirmed resource bookings.",
-        "gauge",
-        &[(String::new(), confirmed as f64)],
-    );
-    gauge(
-        "qm_http_requests_total",
-        "HTTP requests received since the server started.",
-        "counter",
-        &[(
-            String::new(),
-            state.requests_served.load(Ordering::Relaxed) as f64,
-        )],
-    );
-    gauge(
-        "qm_uptime_seconds",
-        "Seconds since the server started.",
-        "gauge",
-        &[(String::new(), state.started.elapsed().as_secs_f64())],
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(text))
 }

@@ -3,6 +3,7 @@
 //! Each resource has its module of handlers; this one holds the shared state, the route
 //! table (also the source of the OpenAPI document's coverage test), and the server's start.
 
+mod alerts;
 mod auth;
 mod bookings;
 mod budgets;
@@ -12,6 +13,7 @@ mod dashboard;
 mod error;
 mod fleet;
 mod health;
+mod metrics;
 mod openapi;
 mod queue;
 mod quotas;
@@ -21,8 +23,8 @@ mod ws;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix_web::http::Method;
@@ -46,6 +48,8 @@ pub struct ServerState {
     pub tokens: TokenStore,
     started: Instant,
     requests_served: AtomicU64,
+    /// Counted from the engine's events by `metrics::collect`, started with the server.
+    collected: Arc<metrics::Collected>,
 }
 
 impl ServerState {
@@ -56,7 +60,15 @@ impl ServerState {
             tokens,
             started: Instant::now(),
             requests_served: AtomicU64::new(0),
+            collected: Arc::default(),
         }
+    }
+
+    /// Starts counting the engine's events into the metrics (call once, inside the
+    /// server's runtime; until then request outcomes and waits are not counted).
+    pub fn start_collecting(&self) {
+        let events = self.engine.subscribe();
+        actix_web::rt::spawn(metrics::collect(events, self.collected.clone()));
     }
 }
 
@@ -102,10 +114,13 @@ macro_rules! routes {
 routes! {
     GET "/health" => health::health,
     GET "/status" => health::status,
-    GET "/metrics" => health::metrics,
+    GET "/metrics" => metrics::metrics,
     GET "/openapi.json" => openapi::serve_document,
+    GET "/health/live" => health::live,
+    GET "/health/ready" => health::ready,
     GET "/ws" => ws::events,
     GET "/api/whoami" => auth::whoami,
+    GET "/admin/alerts" => alerts::list,
     GET "/api/clients" => queue::list_clients,
     POST "/api/clients" => queue::add_client,
     DELETE "/api/clients/{id}" => queue::remove_client,
@@ -193,6 +208,7 @@ pub async fn serve(
     let admin = std::env::var(ADMIN_TOKEN_VARIABLE).ok();
     let tokens = TokenStore::open(db, admin.as_deref())?;
     let state = web::Data::new(ServerState::new(engine.clone(), vault, tokens));
+    state.start_collecting();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -71,8 +71,16 @@ fn public(mut operation: Value) -> Value {
 
 fn text(summary: &str) -> Value {
     public(json!({ "summary": summary, "responses": { "200": {
-        "description": "Prometheus text format 0.0.4",
-        "content": { "text/plain": { "schema": { "type": "string" } } } } } }))
+        "description": "OpenMetrics text format 1.0.0 (Prometheus scrapes it)",
+        "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } } }))
+}
+
+/// A readiness check: 200 when ready, 503 with what fails and why.
+fn readiness(summary: &str) -> Value {
+    let mut operation = public(op(summary, vec![], None, 200, reference("Health"), &[]));
+    operation["responses"]["503"] = json!({ "description": "not ready: `reason` says what fails",
+        "content": { "application/json": { "schema": reference("Health") } } });
+    operation
 }
 
 fn string() -> Value {
@@ -216,6 +224,26 @@ fn schemas() -> Value {
             "batch": { "type": "integer" }, "reason": string(), "message": string(),
             "charged": money, "efficiency": { "type": "number" },
             "needs": needs.clone(), "alternative": needs } },
+        "Health": { "type": "object", "required": ["status", "checks"], "properties": {
+            "status": { "type": "string", "enum": ["ok", "failing"] },
+            "checks": { "type": "object", "properties": {
+                "journal_writer": reference("Check"), "database": reference("Check") } },
+            "reason": { "type": "string", "description": "what fails and why, when failing" },
+            "last_commit_error": { "type": "string", "description": "why the latest journal commit failed, if it did" } } },
+        "Check": { "type": "object", "required": ["status"], "properties": {
+            "status": { "type": "string", "enum": ["ok", "failing"] }, "reason": string() } },
+        "Alert": { "type": "object", "required": ["id", "kind", "level", "subject", "message", "raised_at"],
+            "properties": {
+            "id": { "type": "integer", "minimum": 1 },
+            "kind": { "type": "string", "enum": ["pool.capacity_low", "client.spend_high",
+                "quota.usage_high", "queue.backup", "request.starving", "lease.expiring"] },
+            "level": { "type": "string", "enum": ["info", "warning", "error", "critical"] },
+            "subject": { "type": "string",
+                "description": "pool:<id>, client:<id>, quota:<id>, request:<id> or queue" },
+            "client": { "type": "string", "description": "the client concerned, if any" },
+            "message": string(), "raised_at": instant(),
+            "resolved_at": { "type": "string", "format": "date-time", "nullable": true,
+                "description": "null while open" } } },
         "RequestCost": { "type": "object", "properties": {
             "request_id": { "type": "integer" }, "agent_id": string(), "state": string(),
             "charged": money, "efficiency": { "type": "number" } } },
@@ -349,7 +377,7 @@ pub fn document() -> Value {
     let mut paths = json!({
         "/health": { "get": public(op("Liveness", vec![], None, 200, object(), &[])) },
         "/status": { "get": public(op("Engine counts and uptime", vec![], None, 200, object(), &[])) },
-        "/metrics": { "get": text("Prometheus metrics") },
+        "/metrics": { "get": text("Metrics: pools, queues, request outcomes and waits, client credit, quota ratios, open alerts, journal commit latency") },
         "/openapi.json": { "get": public(op("This document", vec![], None, 200, object(), &[])) },
         "/ws": { "get": op("WebSocket of events (JSON text frames with a `type` such as quota.warning); the token may also be given as ?token=",
             vec![agent(false), query("token", false, string(), "bearer token, for clients that cannot set headers")],
@@ -477,6 +505,22 @@ pub fn document() -> Value {
     if let (Some(all), Value::Object(more)) = (all_schemas.as_object_mut(), fleet_schemas()) {
         all.extend(more);
     }
+    // Operators' routes, added apart: one `json!` of every path would pass the macro's
+    // recursion limit.
+    paths["/health"] = json!({ "get": readiness("Whether the engine can take changes: its journal writer answers and its database takes a write (as /health/ready)") });
+    paths["/health/ready"] = json!({ "get": readiness("Readiness: the journal writer answers and the database takes a write") });
+    paths["/health/live"] = json!({ "get": public(op("Liveness: the process serves HTTP (checks nothing else)", vec![], None, 200, object(), &[])) });
+    paths["/api/execution/{id}/heartbeat"] = json!({
+        "post": op("A worker's heartbeat: the running request's lease starts afresh (empty body: its own lease length)",
+            vec![path("id", json!({ "type": "integer", "minimum": 0 }))],
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "lease_secs": { "type": "number", "exclusiveMinimum": 0 } } })),
+            200, object(), &[400, 401, 403, 404, 409, 413, 422]) });
+    paths["/admin/alerts"] = json!({
+        "get": op("Alerts, open first (admin)",
+            vec![query("state", false, json!({ "type": "string", "enum": ["open", "all"], "default": "open" }), "open alerts only, or also the resolved ones kept"),
+                 query("level", false, json!({ "type": "string", "enum": ["info", "warning", "error", "critical"] }), "only alerts of this level"),
+                 query("subject", false, string(), "a kind of subject (pool, client, quota, request, queue) or one subject such as pool:gpu")],
+            None, 200, list(r("Alert")), &[400, 401, 403]) });
     nullable_optionals(&mut all_schemas);
     nullable_optionals(&mut paths);
     json!({
