@@ -513,7 +513,7 @@ pub fn document() -> Value {
     paths["/api/execution/{id}/heartbeat"] = json!({
         "post": op("A worker's heartbeat: the running request's lease starts afresh (empty body: its own lease length)",
             vec![path("id", json!({ "type": "integer", "minimum": 0 }))],
-            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "lease_secs": { "type": "number", "exclusiveMinimum": 0 } } })),
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "lease_secs": { "type": "number", "minimum": 0, "exclusiveMinimum": true } } })),
             200, object(), &[400, 401, 403, 404, 409, 413, 422]) });
     paths["/admin/alerts"] = json!({
         "get": op("Alerts, open first (admin)",
