@@ -375,7 +375,6 @@ pub fn document() -> Value {
                     "tokens_used": { "type": "integer", "minimum": 0, "description": "for a request holding one rate pool" },
                     "compute_ms": { "type": "integer", "minimum": 0, "description": "also as compute_time_ms" } } });
     let mut paths = json!({
-        "/health": { "get": public(op("Liveness", vec![], None, 200, object(), &[])) },
         "/status": { "get": public(op("Engine counts and uptime", vec![], None, 200, object(), &[])) },
         "/metrics": { "get": text("Metrics: pools, queues, request outcomes and waits, client credit, quota ratios, open alerts, journal commit latency") },
         "/openapi.json": { "get": public(op("This document", vec![], None, 200, object(), &[])) },
