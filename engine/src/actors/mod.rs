@@ -36,8 +36,7 @@ pub use scheduler::{
 };
 pub use scheduler::{
     AddBatchRule, AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp,
-    CreditReply, GetAccount, GetQuotaUsage, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp,
-    QuotaUsage, SetQuota,
+    CreditReply, GetAccount, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
 };
 pub use scheduler::{
     BatchMember, Batching, ClientSetup, Completion, Dispatched, Dispatches, Finish, FormedBatch,

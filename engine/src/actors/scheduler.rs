@@ -35,7 +35,7 @@ pub use accounts::{
 };
 pub use admin::{
     AddClient, AddPool, CancelRequest, CheckQuota, CheckQuotas, CreditOp, CreditReply, GetAccount,
-    GetQuotaUsage, QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, QuotaUsage, SetQuota,
+    QueueStatus, QueueStatusReply, QuotaAnswer, QuotaOp, SetQuota,
 };
 pub use messages::{
     AddBatchRule, Completion, Dispatched, Dispatches, Finish, FormedBatch, PoolChange,

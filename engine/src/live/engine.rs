@@ -25,9 +25,8 @@ use super::storage::StorageConfig;
 use crate::actors::{
     AlertSummary, CheckQuota, CheckQuotas, ClientStats, ConsumeError, Consumed, CreditReply, Fleet,
     FleetError, FleetSetup, GetAlertSummary, GetAlerts, GetClientStats, GetCostSeries, GetLedger,
-    GetQuotaStandings, GetQuotaUsage, ListBookings, MonitorActor, PoolHistory, QueueStatus,
-    QueueStatusReply, QuotaAnswer, QuotaStanding, QuotaUsage, RemoveError, Sample, SchedulerActor,
-    Snapshot, TakeSnapshot,
+    GetQuotaStandings, ListBookings, MonitorActor, PoolHistory, QueueStatus, QueueStatusReply,
+    QuotaAnswer, QuotaStanding, RemoveError, Sample, SchedulerActor, Snapshot, TakeSnapshot,
 };
 use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 use crate::config::{MonitorConfig, MonitorSettings, SchedulerConfig, SchedulerSettings};
@@ -353,6 +352,32 @@ struct SnapshotPace {
     writing: bool,
 }
 
+impl SnapshotPace {
+    /// Whether command `seq`, applied at `at`, is due a snapshot under `storage`.
+    fn due(&self, storage: &StorageConfig, seq: i64, at: Timestamp) -> bool {
+        let by_count = storage.snapshot_every_commands > 0
+            && (seq - self.covers) as u64 >= storage.snapshot_every_commands;
+        let by_time = storage
+            .every()
+            .is_some_and(|every| at.since(self.at) >= every);
+        by_count || by_time
+    }
+
+    /// Marks a snapshot as being written, unless one already is.
+    fn claim(&mut self) -> bool {
+        !std::mem::replace(&mut self.writing, true)
+    }
+
+    /// A snapshot attempt ended: a written one restarts the pace.
+    fn finish(&mut self, covers: i64, at: Timestamp, written: bool) {
+        self.writing = false;
+        if written && covers > self.covers {
+            self.covers = covers;
+            self.at = at;
+        }
+    }
+}
+
 /// An embedded, durable Quartermaster. Cheap to clone; all clones share one engine.
 #[derive(Clone)]
 pub struct LiveEngine {
@@ -598,32 +623,26 @@ impl LiveEngine {
         };
         self.arm_wake(wake);
         if let Some((covers, image)) = image {
-            self.write_in_background(covers, image);
+            // Nobody waits for an automatic snapshot; a failure is logged.
+            drop(self.write_in_background(covers, image, false));
         }
         durable.wait().await?;
         notices.send();
         Ok(reply)
     }
 
+    fn pace(&self) -> std::sync::MutexGuard<'_, SnapshotPace> {
+        self.inner
+            .snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether command `seq`, applied at `at`, should be followed by a snapshot; if so,
     /// marks one as being written.
     fn snapshot_due(&self, seq: i64, at: Timestamp) -> bool {
-        let mut pace = self
-            .inner
-            .snapshots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let storage = &self.inner.storage;
-        let by_count = storage.snapshot_every_commands > 0
-            && (seq - pace.covers) as u64 >= storage.snapshot_every_commands;
-        let by_time = storage
-            .every()
-            .is_some_and(|every| at.since(pace.at) >= every);
-        let due = !pace.writing && (by_count || by_time);
-        if due {
-            pace.writing = true;
-        }
-        due
+        let mut pace = self.pace();
+        pace.due(&self.inner.storage, seq, at) && pace.claim()
     }
 
     /// The whole engine's state, as of the last command applied.
@@ -635,22 +654,39 @@ impl LiveEngine {
         })
     }
 
-    /// Encodes and writes a snapshot off the sequencer: only taking the image held it.
-    fn write_in_background(&self, covers: i64, image: EngineImage) {
+    /// Encodes and writes a snapshot off the sequencer (only taking the image held it);
+    /// the answer comes when it is written.
+    fn write_in_background(
+        &self,
+        covers: i64,
+        image: EngineImage,
+        full: bool,
+    ) -> oneshot::Receiver<Result<Compaction, LiveError>> {
+        let (tell, answer) = oneshot::channel();
         let inner = Arc::clone(&self.inner);
         let spawned = std::thread::Builder::new()
             .name("qm-snapshot".into())
             .spawn(move || {
-                let result = write_snapshot(&inner, covers, &image, false);
+                let result = write_snapshot(&inner, covers, &image, full);
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "snapshot failed");
                 }
-                finish_snapshot(&inner, covers, image.at, result.is_ok());
+                inner
+                    .snapshots
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .finish(covers, image.at, result.is_ok());
+                // Let go of the engine first: a caller that closes it and reopens the file
+                // at once must not find it still held.
+                drop(inner);
+                let _ = tell.send(result);
             });
         if let Err(e) = spawned {
+            // The answer's sender is gone with the closure: a waiter hears it stopped.
             tracing::error!(error = %e, "snapshot thread did not start");
-            finish_snapshot(&self.inner, covers, Timestamp::EPOCH, false);
+            self.pace().finish(covers, Timestamp::EPOCH, false);
         }
+        answer
     }
 
     /// The whole engine's state as of the last command applied: what a snapshot holds.
@@ -678,7 +714,7 @@ impl LiveEngine {
     async fn take_snapshot(&self, full: bool) -> Result<Compaction, LiveError> {
         let (covers, image) = loop {
             let driver = self.inner.driver.lock().await;
-            if self.claim_snapshot() {
+            if self.pace().claim() {
                 let covers = self.inner.journal.last_seq();
                 break (covers, self.image(&driver).await);
             }
@@ -688,36 +724,13 @@ impl LiveEngine {
         let image = match image {
             Ok(image) => image,
             Err(e) => {
-                finish_snapshot(&self.inner, covers, Timestamp::EPOCH, false);
+                self.pace().finish(covers, Timestamp::EPOCH, false);
                 return Err(e);
             }
         };
-        let (tell, answer) = oneshot::channel();
-        let inner = Arc::clone(&self.inner);
-        std::thread::Builder::new()
-            .name("qm-snapshot".into())
-            .spawn(move || {
-                let result = write_snapshot(&inner, covers, &image, full);
-                finish_snapshot(&inner, covers, image.at, result.is_ok());
-                // Let go of the engine first: a caller that closes it and reopens the file
-                // at once must not find it still held.
-                drop(inner);
-                let _ = tell.send(result);
-            })
-            .map_err(|e| LiveError::Stopped(e.to_string()))?;
-        answer
+        self.write_in_background(covers, image, full)
             .await
             .map_err(|_| LiveError::Stopped("the snapshot thread stopped".into()))?
-    }
-
-    /// Marks a snapshot as being written, unless one already is.
-    fn claim_snapshot(&self) -> bool {
-        let mut pace = self
-            .inner
-            .snapshots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        !std::mem::replace(&mut pace.writing, true)
     }
 
     /// Closes the engine cleanly: a snapshot (unless `storage.snapshot_on_close` is off),
@@ -725,12 +738,7 @@ impl LiveEngine {
     pub async fn close(self) -> Result<(), LiveError> {
         if self.inner.storage.snapshot_on_close {
             let current = self.inner.journal.last_seq();
-            let covered = self
-                .inner
-                .snapshots
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .covers;
+            let covered = self.pace().covers;
             if current > covered {
                 self.snapshot().await?;
             }
@@ -1435,12 +1443,6 @@ impl LiveEngine {
         Ok(scheduler.send(TakeSnapshot).await?.pools)
     }
 
-    /// Every quota's usage in the period containing now.
-    pub async fn quota_usage(&self) -> Result<Vec<QuotaUsage>, LiveError> {
-        let scheduler = self.inner.scheduler.clone();
-        Ok(scheduler.send(GetQuotaUsage).await?)
-    }
-
     /// The monitor's newest samples (utilisation, size and forecast per pool, queue, spend),
     /// at most `newest`, oldest first. A live engine keeps a day of them.
     pub async fn recent_samples(&self, newest: usize) -> Result<Vec<Sample>, LiveError> {
@@ -1565,16 +1567,6 @@ fn write_snapshot(
         full,
     })?;
     Ok(written.blocking_wait()?)
-}
-
-/// Records a finished snapshot attempt: a written one restarts the pace.
-fn finish_snapshot(inner: &Inner, covers: i64, at: Timestamp, written: bool) {
-    let mut pace = inner.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-    pace.writing = false;
-    if written && covers > pace.covers {
-        pace.covers = covers;
-        pace.at = at;
-    }
 }
 
 /// Starts the actix system on a thread of its own; answers it and its arbiter.

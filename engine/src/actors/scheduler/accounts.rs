@@ -132,21 +132,24 @@ impl Handler<GetQuotaStandings> for SchedulerActor {
 
     fn handle(&mut self, _: GetQuotaStandings, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
-        let quotas = self.gate.quotas_mut();
-        let ids: Vec<QuotaId> = quotas.iter().map(|s| s.quota().id.clone()).collect();
-        let standings = ids
+        let standings = self
+            .gate
+            .quotas()
             .iter()
-            .filter_map(|id| {
-                let state = quotas.get_mut(id)?;
+            .map(|state| {
+                // A read changes nothing: a quota untouched since its period ended still
+                // holds the old usage until the next journaled check rolls it over, so a
+                // copy rolled to now shows the period that check will see.
+                let mut state = state.clone();
                 state.roll_over(now);
-                Some(QuotaStanding {
+                QuotaStanding {
                     quota: state.quota().clone(),
                     current_usage: state.used(),
                     allowance: state.allowance(),
                     usage_ratio: state.usage_ratio(),
                     period_start: state.period_start(),
                     period_end: state.period_end(),
-                })
+                }
             })
             .collect();
         MessageResult(standings)

@@ -8,7 +8,7 @@ use super::{ClientSetup, ClientSlot, Dispatches, SchedulerActor, SetClientActive
 use crate::model::EventKind;
 use crate::model::{
     ClientId, Metric, Money, Pool, Quota, QuotaId, RequestClass, RequestId, ReservationId,
-    Timestamp, ValidationError,
+    ValidationError,
 };
 use crate::policy::admission::{Refusal, RefusalReason};
 use crate::policy::priority;
@@ -40,22 +40,6 @@ pub struct SetQuota(pub Quota);
 pub enum QuotaOp {
     SetUsage { quota: QuotaId, used: u64 },
     Reset { quota: QuotaId },
-}
-
-/// Every quota's usage in the period containing now (counts nothing, changes nothing).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Vec<QuotaUsage>")]
-pub struct GetQuotaUsage;
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct QuotaUsage {
-    pub id: QuotaId,
-    pub used: u64,
-    /// The limit plus any allowance carried over.
-    pub allowance: u64,
-    pub usage_ratio: f64,
-    pub period_start: Timestamp,
-    pub period_end: Timestamp,
 }
 
 /// Whether `client` may use `amount` of `metric` now (counts nothing).
@@ -209,35 +193,6 @@ impl Handler<SetQuota> for SchedulerActor {
         }
         self.publish(now, crate::model::EventKind::QuotaUpdated { id });
         Ok(())
-    }
-}
-
-impl Handler<GetQuotaUsage> for SchedulerActor {
-    type Result = MessageResult<GetQuotaUsage>;
-
-    fn handle(&mut self, _: GetQuotaUsage, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now();
-        MessageResult(
-            self.gate
-                .quotas()
-                .iter()
-                .map(|state| {
-                    // A quota untouched since its period ended still holds the old usage
-                    // until the next check rolls it over; a copy rolled to now shows the
-                    // period the next check will see.
-                    let mut state = state.clone();
-                    state.roll_over(now);
-                    QuotaUsage {
-                        id: state.quota().id.clone(),
-                        used: state.used(),
-                        allowance: state.allowance(),
-                        usage_ratio: state.usage_ratio(),
-                        period_start: state.period_start(),
-                        period_end: state.period_end(),
-                    }
-                })
-                .collect(),
-        )
     }
 }
 

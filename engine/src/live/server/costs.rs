@@ -23,7 +23,7 @@ pub struct SummaryQuery {
     limit: Option<usize>,
 }
 
-fn parse_type(text: &str) -> Result<CostType, ApiError> {
+pub(super) fn parse_type(text: &str) -> Result<CostType, ApiError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
         ApiError::bad_query(
             "type",

@@ -14,9 +14,10 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::costs::parse_type;
 use super::{ApiError, Caller, ServerState, parse_instant};
 use crate::actors::ClientStats;
-use crate::model::{ClientId, CostType, Money, Period, PoolKind, RequestClass, Timestamp};
+use crate::model::{ClientId, Money, Period, PoolKind, RequestClass, Timestamp};
 use crate::policy::ledger::{CostFilter, project_spend};
 use crate::policy::quota::period_bounds;
 
@@ -236,16 +237,6 @@ pub struct CostSeriesQuery {
     from_date: Option<String>,
     to_date: Option<String>,
     bucket_secs: Option<i64>,
-}
-
-fn parse_type(text: &str) -> Result<CostType, ApiError> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
-        ApiError::bad_query(
-            "type",
-            text,
-            "api_usage, hosting, booking, license or other",
-        )
-    })
 }
 
 /// Hours for a range of up to three days, days beyond.
