@@ -190,6 +190,7 @@ fn each_member_waits_at_most_max_wait_plus_its_batch_queueing() {
                         request,
                         actual: None,
                         used: None,
+                        expired_lease: None,
                     }]))
                     .await
                     .unwrap(),

@@ -244,11 +244,12 @@ fn through_the_fleet(script: &[(f64, Step)]) -> Vec<Decisions> {
                             request: RequestId(oldest),
                             actual: Some(actual),
                             used: None,
+                            expired_lease: None,
                         };
                         fleet.finish(vec![done]).await.unwrap()
                     }
                     Step::Wake => fleet.wake().await.unwrap(),
-                    Step::Tick => fleet.tick().await.unwrap(),
+                    Step::Tick => fleet.tick(Vec::new()).await.unwrap(),
                     Step::Resize { pool, size } => fleet
                         .resize_pool(&PoolId::new(pool), size, "operator")
                         .await

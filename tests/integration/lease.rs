@@ -9,7 +9,10 @@ use quartermaster::clock::{Clock, SharedClock, VirtualClock};
 use quartermaster::live::{
     LeaseConfig, LeaseExpiry, LiveConfig, LiveEngine, LiveError, RequestState,
 };
-use quartermaster::model::{Client, ClientId, EventKind, Money, MonthlyBudget, Tier, Timestamp};
+use quartermaster::model::{
+    AlertKind, Client, ClientId, EventKind, Money, MonthlyBudget, Tier, Timestamp,
+};
+use quartermaster::policy::alert::AlertFilter;
 
 use crate::live::{request, slot_pool};
 
@@ -198,4 +201,48 @@ async fn bad_leases_are_refused_naming_the_field() {
         Err(LiveError::Invalid(e)) => assert_eq!(e.field, "leases.default_secs"),
         other => panic!("expected a validation error, got {:?}", other.err()),
     }
+}
+
+/// A lease about to end raises `lease.expiring` at the next tick (the default window is
+/// 60 s); a heartbeat that moves its end past the window resolves it at the tick after.
+#[tokio::test]
+async fn a_lease_near_its_end_raises_an_alert_that_a_heartbeat_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = VirtualClock::starting_at(start());
+    let engine = engine(&dir.path().join("fleet.db"), &clock, LeaseExpiry::Settle).await;
+    set_up(&engine).await;
+    let mut work = request("alice", "gpu", Money::from_units(5));
+    work.lease_secs = Some(300.0);
+    let (id, _) = engine.enqueue(work).await.unwrap();
+    let open = || AlertFilter {
+        open_only: true,
+        subject: Some("request".to_owned()),
+        ..AlertFilter::default()
+    };
+
+    engine.tick().await.unwrap();
+    assert!(
+        engine.alerts(open()).await.unwrap().is_empty(),
+        "300 s left"
+    );
+
+    advance(&clock, 250);
+    engine.tick().await.unwrap();
+    let raised = engine.alerts(open()).await.unwrap();
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0].kind, AlertKind::LeaseExpiring);
+    assert_eq!(raised[0].subject.to_string(), format!("request:{id}"));
+
+    engine.renew(id, None).await.unwrap();
+    engine.tick().await.unwrap();
+    assert!(engine.alerts(open()).await.unwrap().is_empty());
+    let all = engine
+        .alerts(AlertFilter {
+            open_only: false,
+            ..open()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(all[0].resolved_at.is_some());
 }

@@ -31,7 +31,7 @@ use crate::model::{
     QuotaScope, Resource, ResourceId, ValidationError,
 };
 use crate::policy::admission::Gate;
-use crate::policy::alert::AlertFilter;
+use crate::policy::alert::{AlertFilter, LeaseObservation};
 use crate::policy::batch::BatchRule;
 use crate::policy::booking::BookingError;
 use crate::policy::reservation::ReserveError;
@@ -562,8 +562,8 @@ impl Fleet {
     }
 
     /// The monitor samples, predicts and autoscales.
-    pub async fn tick(&self) -> Result<Dispatches, FleetError> {
-        Ok(self.monitor.send(Tick).await?)
+    pub async fn tick(&self, leases: Vec<LeaseObservation>) -> Result<Dispatches, FleetError> {
+        Ok(self.monitor.send(Tick { leases }).await?)
     }
 
     // ---- lookups ------------------------------------------------------------------------

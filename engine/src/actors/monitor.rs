@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use crate::config::MonitorSettings;
 use crate::model::{Alert, AlertLevel, Event, EventKind, Timestamp, ValidationError};
-use crate::policy::alert::{AlertBook, AlertChange, AlertCounts, AlertFilter};
+use crate::policy::alert::{AlertBook, AlertChange, AlertCounts, AlertFilter, LeaseObservation};
 use crate::policy::autoscale::{Autoscaler, PoolWatch};
 
 use super::ledger::{LedgerActor, Publish};
@@ -17,10 +17,13 @@ use super::ledger::{LedgerActor, Publish};
 use super::pool::{PoolActor, PoolCommand};
 use super::scheduler::{Dispatches, SchedulerActor, Snapshot, TakeSnapshot};
 
-/// Take a sample now: utilisation, forecast, and resizes the autoscalers decide.
-#[derive(Debug, Message)]
+/// Take a sample now: utilisation, forecast, and resizes the autoscalers decide. Carries
+/// the running requests' leases, soonest to end first, which only the live driver holds.
+#[derive(Debug, Default, Message)]
 #[rtype(result = "Dispatches")]
-pub struct Tick;
+pub struct Tick {
+    pub leases: Vec<LeaseObservation>,
+}
 
 /// Hands over the samples taken so far (and forgets them).
 #[derive(Debug, Message)]
@@ -214,12 +217,13 @@ impl Handler<Watch> for MonitorActor {
 impl Handler<Tick> for MonitorActor {
     type Result = ResponseActFuture<Self, Dispatches>;
 
-    fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Tick { leases }: Tick, _: &mut Context<Self>) -> Self::Result {
         let scheduler = self.scheduler.clone();
         Box::pin(
             async move { scheduler.send(TakeSnapshot).await.unwrap_or_default() }
                 .into_actor(self)
-                .then(|snapshot, monitor, _| {
+                .then(|mut snapshot, monitor, _| {
+                    snapshot.observed.leases = leases;
                     let resizes = monitor.observe(snapshot);
                     async move {
                         let mut all = Dispatches::default();

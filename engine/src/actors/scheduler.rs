@@ -524,8 +524,7 @@ impl SchedulerActor {
             quotas,
             queued: self.queues.len(),
             starving: self.starving_now(now),
-            // The hook for leases: once started requests carry one, each running request's
-            // lease end goes here and the policy raises `lease.expiring` near it.
+            // Leases are the live driver's: it hands them to the monitor with each tick.
             leases: Vec::new(),
         }
     }

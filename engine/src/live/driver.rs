@@ -21,6 +21,7 @@ use crate::model::{
     Timestamp, Usage, ValidationError, ensure_lease,
 };
 use crate::policy::admission::{Refusal, RefusalReason};
+use crate::policy::alert::{LEASES_LISTED, LeaseObservation};
 use crate::policy::batch::BatchRule;
 
 /// What applying a command answered.
@@ -112,6 +113,20 @@ pub(super) struct Driver {
     leases: Leases,
 }
 
+/// How a running request ended.
+enum Ending {
+    Completed {
+        actual: Option<Money>,
+        used: Option<Usage>,
+    },
+    Cancelled,
+    /// Its lease ran out: settled at what it used, or its reservation released.
+    Expired {
+        lease_secs: f64,
+        settle: bool,
+    },
+}
+
 impl Driver {
     pub(super) fn new(clock: VirtualClock, fleet: Fleet, lease_config: LeaseConfig) -> Driver {
         Driver {
@@ -177,6 +192,7 @@ impl Driver {
     /// Expires the running requests whose lease has ended by now.
     async fn expire_leases(&mut self) -> Result<Dispatches, LiveError> {
         let now = self.clock.now();
+        let settle = self.lease_config.on_expiry == LeaseExpiry::Settle;
         let mut all = Dispatches::default();
         for request in self.leases.take_ended(now) {
             let Some(record) = self.records.get(&request) else {
@@ -186,22 +202,23 @@ impl Driver {
             let held_secs = record
                 .started_at
                 .map_or(0.0, |at| now.since(at).as_secs_f64());
-            let settle = self.lease_config.on_expiry == LeaseExpiry::Settle;
-            self.fleet.ledger().do_send(Publish(Event {
-                at: now,
-                kind: EventKind::RequestExpired {
-                    request,
-                    client,
-                    lease_secs,
-                    held_secs,
-                    settled: settle,
-                },
-            }));
-            let out = self.end_running(request, None, None, !settle).await?;
-            if let Some(record) = self.records.get_mut(&request) {
-                record.state = RequestState::Expired;
-                record.lease_until = None;
+            if self.member_of.contains_key(&request) {
+                // A member of a batch: the scheduler knows only the batch, which goes on
+                // while other members run; its share is settled with the batch.
+                self.fleet.ledger().do_send(Publish(Event {
+                    at: now,
+                    kind: EventKind::RequestExpired {
+                        request,
+                        client,
+                        lease_secs,
+                        held_secs,
+                        settled: settle,
+                        charged: Money::ZERO,
+                    },
+                }));
             }
+            let ending = Ending::Expired { lease_secs, settle };
+            let out = self.end_running(request, ending).await?;
             all.merge(out);
         }
         Ok(all)
@@ -411,19 +428,26 @@ impl Driver {
     async fn end_running(
         &mut self,
         request: RequestId,
-        actual: Option<Money>,
-        used: Option<Usage>,
-        cancelled: bool,
+        ending: Ending,
     ) -> Result<Dispatches, LiveError> {
         let now = self.clock.now();
+        let (actual, used) = match &ending {
+            Ending::Completed { actual, used } => (*actual, used.clone()),
+            Ending::Cancelled | Ending::Expired { .. } => (None, None),
+        };
+        // An expired request settles as a completion that reported nothing.
+        let finishes = matches!(
+            ending,
+            Ending::Completed { .. } | Ending::Expired { settle: true, .. }
+        );
         if let Some(record) = self.records.get_mut(&request) {
             if let Some(until) = record.lease_until.take() {
                 self.leases.drop_lease(request, until);
             }
-            record.state = if cancelled {
-                RequestState::Cancelled
-            } else {
-                RequestState::Finished
+            record.state = match ending {
+                Ending::Completed { .. } => RequestState::Finished,
+                Ending::Cancelled => RequestState::Cancelled,
+                Ending::Expired { .. } => RequestState::Expired,
             };
             record.ended_at = Some(now);
             if record.batch.is_some() {
@@ -438,7 +462,7 @@ impl Driver {
                     .get_mut(&id)
                     .expect("a member's batch is known");
                 batch.open -= 1;
-                if !cancelled {
+                if finishes {
                     batch.completed = true;
                     if let Some(cost) = actual {
                         batch.actual = Some(batch.actual.unwrap_or_default() + cost);
@@ -458,9 +482,14 @@ impl Driver {
                 let used = batch.used.filter(|_| !batch.unreported);
                 (id, batch.actual, used, batch.completed)
             }
-            None => (request, actual, used, !cancelled),
+            None => (request, actual, used, finishes),
         };
-        let (job, actual, used, completed) = (job, actual, used, completed);
+        // The scheduler announces how a lone request ended; a batch's end is the batch's
+        // own event, so the driver announces a member's expiry itself (see expire_leases).
+        let expired_lease = match ending {
+            Ending::Expired { lease_secs, .. } if job == request => Some(lease_secs),
+            _ => None,
+        };
         if completed {
             Ok(self
                 .fleet
@@ -468,25 +497,36 @@ impl Driver {
                     request: job,
                     actual,
                     used,
+                    expired_lease,
                 }])
                 .await?)
         } else {
-            let (_, out) = self.fleet.scheduler().send(CancelRequest(job)).await?;
-            Ok(out)
+            let cancel = CancelRequest {
+                request: job,
+                expired_lease,
+            };
+            Ok(self.fleet.scheduler().send(cancel).await?.1)
         }
     }
 
     /// Cancels a queued or running request, and follows what that set going.
     async fn cancel(&mut self, request: RequestId) -> Result<(), LiveError> {
         if self.state(request) == Some(RequestState::Running) {
-            let out = self.end_running(request, None, None, true).await?;
+            let out = self.end_running(request, Ending::Cancelled).await?;
             self.settle_dispatches(out);
             return Ok(());
         }
         // Queued alone, held for a batch, or a member of a formed batch that has not
         // started (which cancels the batch).
         let job = self.member_of.get(&request).copied().unwrap_or(request);
-        let (found, out) = self.fleet.scheduler().send(CancelRequest(job)).await?;
+        let (found, out) = self
+            .fleet
+            .scheduler()
+            .send(CancelRequest {
+                request: job,
+                expired_lease: None,
+            })
+            .await?;
         if !found {
             return Err(LiveError::Unknown {
                 kind: "request",
@@ -672,8 +712,11 @@ impl Driver {
                         return Err(ValidationError::new("used.pools", pool, expected).into());
                     }
                 }
-                self.end_running(*request, *actual, used.clone(), false)
-                    .await?
+                let ending = Ending::Completed {
+                    actual: *actual,
+                    used: used.clone(),
+                };
+                self.end_running(*request, ending).await?
             }
             Command::Cancel { request } => {
                 self.cancel(*request).await?;
@@ -819,7 +862,20 @@ impl Driver {
                 out.merge(self.expire_leases().await?);
                 out
             }
-            Command::Tick => self.fleet.tick().await?,
+            Command::Tick => {
+                let leases = self.leases.soonest(LEASES_LISTED);
+                let leases = leases
+                    .filter_map(|(request, expires_at)| {
+                        let client = self.records.get(&request)?.client.clone();
+                        Some(LeaseObservation {
+                            request,
+                            client,
+                            expires_at,
+                        })
+                    })
+                    .collect();
+                self.fleet.tick(leases).await?
+            }
         };
         self.settle_dispatches(out);
         Ok(Reply::Done)

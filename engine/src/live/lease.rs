@@ -55,6 +55,14 @@ impl Leases {
         self.0.first().map(|(until, _)| *until)
     }
 
+    /// The leases that end soonest, at most `count`, with their ends.
+    pub fn soonest(&self, count: usize) -> impl Iterator<Item = (RequestId, Timestamp)> + '_ {
+        self.0
+            .iter()
+            .take(count)
+            .map(|&(until, request)| (request, until))
+    }
+
     /// Takes the leases that have ended by `now`, soonest first.
     pub fn take_ended(&mut self, now: Timestamp) -> Vec<RequestId> {
         let mut ended = Vec::new();

@@ -138,6 +138,9 @@ pub enum EventKind {
         lease_secs: f64,
         held_secs: f64,
         settled: bool,
+        /// What it was charged: nothing when its reservation was released, and nothing
+        /// yet for a member of a batch whose other members still run.
+        charged: Money,
     },
     /// An admin paid credit into a client's account.
     #[serde(rename = "credit.topped_up")]

@@ -24,6 +24,9 @@ use super::dispatch::OffPeakWindow;
 /// in a sick fleet, bounded so one sample stays cheap with a million queued.
 pub const STARVING_LISTED: usize = 100;
 
+/// At most this many leases, the soonest to end, are observed at a tick.
+pub const LEASES_LISTED: usize = 100;
+
 /// The checked thresholds (see `config::AlertConfig` for the written form).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertThresholds {
@@ -66,8 +69,8 @@ pub struct Observations {
     /// Requests still waiting past the starvation bound (see [`overdue`]), oldest first, at
     /// most [`STARVING_LISTED`].
     pub starving: Vec<StarvingObservation>,
-    /// Leases of running requests and when they end. Filled by the leases of started
-    /// requests; an alert is raised for each ending within `lease_expiring_within`.
+    /// Leases of running requests and when they end, soonest first, at most
+    /// [`LEASES_LISTED`]; an alert is raised for each ending within `lease_expiring_within`.
     pub leases: Vec<LeaseObservation>,
 }
 

@@ -199,6 +199,7 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                         request,
                         actual: None,
                         used: None,
+                        expired_lease: None,
                     }])
                     .await?
             }
@@ -212,7 +213,7 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                 if now < end || !run.service_of.is_empty() {
                     run.agenda.push(now + sample_every, Happening::Tick);
                 }
-                run.fleet.tick().await?
+                run.fleet.tick(Vec::new()).await?
             }
             Happening::Scenario { index } => run.act(index, now).await?,
         };

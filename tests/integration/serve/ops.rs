@@ -285,3 +285,138 @@ fn metrics_are_openmetrics_text_covering_pools_queues_clients_requests_and_the_j
         assert!(text.contains(line), "no {line:?} in\n{text}");
     }
 }
+
+/// The lifecycle events of the requests in `ids`, in order, until `last` (a type and a
+/// request) arrives.
+fn lifecycle(watcher: &mut Watcher, ids: &[u64], last: (&str, u64)) -> Vec<(String, u64)> {
+    const LIFECYCLE: [&str; 6] = [
+        "request.queued",
+        "request.started",
+        "request.refused",
+        "request.finished",
+        "request.cancelled",
+        "request.expired",
+    ];
+    let mut seen = Vec::new();
+    loop {
+        let event = watcher.next();
+        let kind = event["type"].as_str().unwrap_or_default().to_owned();
+        let Some(request) = event["request"].as_u64() else {
+            continue;
+        };
+        if !LIFECYCLE.contains(&kind.as_str()) || !ids.contains(&request) {
+            continue;
+        }
+        let done = (kind.as_str(), request) == last;
+        seen.push((kind, request));
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// Every path of a request's life over HTTP, each seen on the WebSocket: started, queued,
+/// cancelled, refused with its reason, finished with its charge, and expired when its worker
+/// stops heartbeating, which frees the slot for the next request in the queue.
+#[test]
+fn each_lifecycle_path_over_http_is_streamed_on_the_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = watched_server(dir.path());
+    let mut watcher = Watcher::connect(&s);
+    let enqueue = |slots: u32, lease_secs: f64| {
+        s.ok(
+            "POST",
+            "/api/queue/enqueue",
+            Some(ADMIN),
+            Some(
+                json!({ "client": "a", "needs": [{ "pool": "gpu", "amount": slots }],
+                         "estimated_cost": 0.1, "lease_secs": lease_secs }),
+            ),
+        )
+    };
+    let first = enqueue(1, 1.5);
+    assert_eq!(first["state"], "running");
+    let first = first["request_id"].as_u64().unwrap();
+    let second = enqueue(1, 0.5)["request_id"].as_u64().unwrap();
+    let third = enqueue(1, 60.0)["request_id"].as_u64().unwrap();
+    // Two slots of a one-slot pool can never be had.
+    let refused = enqueue(2, 60.0);
+    assert_eq!(refused["state"], "refused", "{refused}");
+    assert_eq!(refused["reason"], "capacity", "{refused}");
+    let refused = refused["request_id"].as_u64().unwrap();
+    let fourth = enqueue(1, 60.0)["request_id"].as_u64().unwrap();
+    s.ok("DELETE", &format!("/api/queue/{third}"), Some(ADMIN), None);
+
+    // Heartbeats keep the first running past its 1.5 s lease.
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(700));
+        let beat = s.ok(
+            "POST",
+            &format!("/api/execution/{first}/heartbeat"),
+            Some(ADMIN),
+            None,
+        );
+        assert_eq!(beat["request_id"], first);
+    }
+    let execution = s.ok("GET", &format!("/api/execution/{first}"), Some(ADMIN), None);
+    assert_eq!(execution["state"], "running", "{execution}");
+    s.ok(
+        "POST",
+        &format!("/api/execution/{first}/complete"),
+        Some(ADMIN),
+        Some(json!({})),
+    );
+
+    // The second starts and is never heard from: it expires and the fourth starts.
+    let ids = [first, second, third, refused, fourth];
+    let seen = lifecycle(&mut watcher, &ids, ("request.started", fourth));
+    let of = |id: u64| -> Vec<&str> {
+        seen.iter()
+            .filter(|(_, r)| *r == id)
+            .map(|(kind, _)| kind.as_str())
+            .collect()
+    };
+    assert_eq!(
+        of(first),
+        ["request.started", "request.finished"],
+        "{seen:?}"
+    );
+    assert_eq!(
+        of(second),
+        ["request.queued", "request.started", "request.expired"],
+        "{seen:?}"
+    );
+    assert_eq!(
+        of(third),
+        ["request.queued", "request.cancelled"],
+        "{seen:?}"
+    );
+    assert_eq!(of(refused), ["request.refused"], "{seen:?}");
+    assert_eq!(
+        of(fourth),
+        ["request.queued", "request.started"],
+        "{seen:?}"
+    );
+    let position = |kind: &str, id: u64| seen.iter().position(|e| e == &(kind.to_owned(), id));
+    assert!(position("request.finished", first) < position("request.started", second));
+    assert!(position("request.expired", second) < position("request.started", fourth));
+
+    let expired = s.ok(
+        "GET",
+        &format!("/api/execution/{second}"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(expired["state"], "expired", "{expired}");
+    assert!(expired["charged"].as_f64().unwrap() > 0.0, "{expired}");
+    let finished = s.ok("GET", &format!("/api/execution/{first}"), Some(ADMIN), None);
+    assert_eq!(finished["state"], "finished", "{finished}");
+    // A heartbeat for an expired request is a conflict, not a renewal.
+    let (status, _) = s.call(
+        "POST",
+        &format!("/api/execution/{second}/heartbeat"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 409);
+}

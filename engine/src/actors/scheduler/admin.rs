@@ -116,7 +116,12 @@ pub enum CreditReply {
 /// was found.
 #[derive(Debug, Message)]
 #[rtype(result = "(bool, Dispatches)")]
-pub struct CancelRequest(pub RequestId);
+pub struct CancelRequest {
+    pub request: RequestId,
+    /// The lease (in seconds) a running request outlived, if it expired and its
+    /// reservation is released: it is announced as `request.expired`, not cancelled.
+    pub expired_lease: Option<f64>,
+}
 
 /// A client's credit balances.
 #[derive(Debug, Message)]
@@ -345,7 +350,10 @@ impl Handler<CancelRequest> for SchedulerActor {
 
     fn handle(
         &mut self,
-        CancelRequest(request): CancelRequest,
+        CancelRequest {
+            request,
+            expired_lease,
+        }: CancelRequest,
         _: &mut Context<Self>,
     ) -> Self::Result {
         let now = self.clock.now();
@@ -372,7 +380,18 @@ impl Handler<CancelRequest> for SchedulerActor {
             slot.running = slot.running.saturating_sub(1);
             if self.request_events {
                 let client = slot.setup.id.clone();
-                self.publish(now, EventKind::RequestCancelled { request, client });
+                let kind = match expired_lease {
+                    Some(lease_secs) => EventKind::RequestExpired {
+                        request,
+                        client,
+                        lease_secs,
+                        held_secs: now.since(run.started).as_secs_f64(),
+                        settled: false,
+                        charged: Money::ZERO,
+                    },
+                    None => EventKind::RequestCancelled { request, client },
+                };
+                self.publish(now, kind);
             }
             self.dispatch(now, &mut out);
             return MessageResult((true, out));

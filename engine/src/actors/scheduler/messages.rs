@@ -76,6 +76,9 @@ pub struct Completion {
     /// What the work really used of its pools and its compute time (all it held, and the
     /// time it held them, when `None`).
     pub used: Option<crate::model::Usage>,
+    /// The lease (in seconds) the request outlived, if it expired instead of completing:
+    /// it is announced as `request.expired`, not `request.finished`.
+    pub expired_lease: Option<f64>,
 }
 
 #[derive(Debug, Message)]

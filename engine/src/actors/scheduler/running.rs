@@ -173,12 +173,24 @@ impl SchedulerActor {
                     self.publish(now, event);
                 }
                 if self.request_events {
-                    let kind = EventKind::RequestFinished {
-                        request: completion.request,
-                        client: client.clone(),
-                        charged,
-                        efficiency: finished.settlement.efficiency,
-                        held_secs: held.as_secs_f64(),
+                    let (request, client, held_secs) =
+                        (completion.request, client.clone(), held.as_secs_f64());
+                    let kind = match completion.expired_lease {
+                        Some(lease_secs) => EventKind::RequestExpired {
+                            request,
+                            client,
+                            lease_secs,
+                            held_secs,
+                            settled: true,
+                            charged,
+                        },
+                        None => EventKind::RequestFinished {
+                            request,
+                            client,
+                            charged,
+                            efficiency: finished.settlement.efficiency,
+                            held_secs,
+                        },
                     };
                     self.publish(now, kind);
                 }
