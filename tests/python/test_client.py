@@ -3,6 +3,8 @@ README's live example, `acquire` (also with an exception inside), budgets, credi
 removals, and the server's errors as the package's exceptions."""
 
 import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 import os
 import re
 from pathlib import Path
@@ -226,3 +228,30 @@ def test_the_embedded_engine_has_the_same_new_calls(tmp_path):
 
     request = asyncio.run(turn_async())
     assert engine.request_state(request) == "finished"
+
+
+def test_leases_are_renewed_and_expire_alike_embedded_and_remote(admin, tmp_path):
+    """A request with a lease runs while heartbeats come; once they stop it expires, its
+    slot goes to the waiting request, and a heartbeat for it is refused."""
+    embedded = qm.LiveEngine(str(tmp_path / "embedded.db"))
+    embedded.add_pool(GPU)
+    embedded.add_client({"id": "planner", "tier": "premium", "credits": 100.0})
+    for engine in (embedded, admin):
+        work = dict(ask("gpu", 1, client="planner", cost=0.1), lease_secs=0.6)
+        first = engine.submit(work).request
+        with ThreadPoolExecutor(1) as pool:
+            # `submit` waits for the start, which comes only once the first expires.
+            waiting = pool.submit(engine.submit, ask("gpu", 1, client="planner", cost=0.1))
+            for _ in range(4):
+                time.sleep(0.3)
+                engine.renew(first)
+            assert engine.request_state(first) == "running"
+            assert not waiting.done()
+            second = waiting.result(timeout=10)
+        assert second.status == "started"
+        assert engine.request_state(first) == "expired"
+        assert engine.request_info(first)["charged"] > 0
+        with pytest.raises(qm.QuartermasterError):
+            engine.renew(first)
+        engine.complete(second.request)
+    embedded.close()

@@ -98,6 +98,12 @@ def complete(
     return (yield from unit("POST", f"/api/execution/{seg(request)}/complete", body=body))
 
 
+def renew(request: int, lease_secs: float | None) -> Plan:
+    body = clean({"lease_secs": lease_secs})
+    path = f"/api/execution/{seg(request)}/heartbeat"
+    return (yield from unit("POST", path, body=body or None))
+
+
 def request_info(request: int) -> Plan:
     answer = yield Call("GET", f"/api/execution/{seg(request)}")
     return answer

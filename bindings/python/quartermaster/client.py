@@ -187,6 +187,11 @@ class Client(_Base):
     def cancel(self, request: int) -> None:
         self._run(plans.unit("POST", f"/api/execution/{seg(request)}/cancel"))
 
+    def renew(self, request: int, lease_secs: float | None = None) -> None:
+        """A heartbeat: the running request's lease starts afresh (for `lease_secs`, if
+        given); a request neither completed nor renewed in time expires."""
+        self._run(plans.renew(request, lease_secs))
+
     def request_info(self, request: int) -> dict[str, Any] | None:
         try:
             return self._run(plans.request_info(request))  # type: ignore[no-any-return]
@@ -385,6 +390,9 @@ class AsyncClient(_Base):
 
     async def cancel(self, request: int) -> None:
         await self._run(plans.unit("POST", f"/api/execution/{seg(request)}/cancel"))
+
+    async def renew(self, request: int, lease_secs: float | None = None) -> None:
+        await self._run(plans.renew(request, lease_secs))
 
     async def request_info(self, request: int) -> dict[str, Any] | None:
         try:
