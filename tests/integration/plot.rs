@@ -102,18 +102,32 @@ fn the_svg_draws_every_series_and_names_the_run() {
         "running",
         "cumulative spend",
         "utilisation (%)",
+        "size (% of first)",
+        "llm (size 5000)",
         "time from start (seconds)",
     ] {
         assert!(svg.contains(text), "no {text:?} in the SVG");
     }
-    // One whole line per pool's utilisation, the queue, the running count and the spend.
+    // The autoscaled pool's legend gives the sizes it went through.
+    let sizes: Vec<f64> = report.series.iter().map(|s| s.pools[1].size).collect();
+    let (low, high) = (
+        sizes.iter().copied().fold(f64::MAX, f64::min),
+        sizes.iter().copied().fold(0.0, f64::max),
+    );
+    assert!(low < high, "the autoscaler resized gpus: {sizes:?}");
+    assert!(
+        svg.contains(&format!("gpus (size {low} to {high})")),
+        "no gpus size range"
+    );
+    // One whole line per pool's utilisation and size, the queue, the running count and
+    // the spend.
     let lines = polylines(&svg);
     let whole: Vec<&str> = lines
         .iter()
         .filter(|&&(_, n)| n == report.series.len())
         .map(|&(stroke, _)| stroke)
         .collect();
-    assert_eq!(whole.len(), report.pools.len() + 3, "{whole:?}");
+    assert_eq!(whole.len(), 2 * report.pools.len() + 3, "{whole:?}");
     // The autoscaled pool's forecast is dashed in its colour: many short pieces.
     assert!(report.series.iter().any(|s| s.pools[1].predicted.is_some()));
     let dashes = lines

@@ -237,13 +237,14 @@ def test_leases_are_renewed_and_expire_alike_embedded_and_remote(admin, tmp_path
     embedded.add_pool(GPU)
     embedded.add_client({"id": "planner", "tier": "premium", "credits": 100.0})
     for engine in (embedded, admin):
-        work = dict(ask("gpu", 1, client="planner", cost=0.1), lease_secs=0.6)
+        work = dict(ask("gpu", 1, client="planner", cost=0.1), lease_secs=2.0)
         first = engine.submit(work).request
         with ThreadPoolExecutor(1) as pool:
             # `submit` waits for the start, which comes only once the first expires.
             waiting = pool.submit(engine.submit, ask("gpu", 1, client="planner", cost=0.1))
-            for _ in range(4):
-                time.sleep(0.3)
+            # Renewed well inside its 2 s lease, past the time it would have lasted.
+            for _ in range(5):
+                time.sleep(0.5)
                 engine.renew(first)
             assert engine.request_state(first) == "running"
             assert not waiting.done()

@@ -137,17 +137,29 @@ impl Sum for Money {
     }
 }
 
+/// Money as people read it: to the cent with thousands grouped ($1,384.10). An amount
+/// under a cent keeps its significant digits ($0.00003) rather than reading as nothing;
+/// files and APIs carry the exact micro-units (see `Serialize`).
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MICROS_PER_CENT: u64 = 10_000;
         let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
-        let units = abs / Self::MICROS_PER_UNIT as u64;
-        let micros = abs % Self::MICROS_PER_UNIT as u64;
-        if micros.is_multiple_of(10_000) {
-            write!(f, "{sign}${units}.{:02}", micros / 10_000)
-        } else {
-            write!(f, "{sign}${units}.{micros:06}")
+        if abs > 0 && abs < MICROS_PER_CENT {
+            let digits = format!("{abs:06}");
+            return write!(f, "{sign}$0.{}", digits.trim_end_matches('0'));
         }
+        // Half a cent and more rounds up, away from zero.
+        let cents = (abs + MICROS_PER_CENT / 2) / MICROS_PER_CENT;
+        let units = (cents / 100).to_string();
+        let mut grouped = String::with_capacity(units.len() + units.len() / 3);
+        for (i, digit) in units.chars().enumerate() {
+            if i > 0 && (units.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        write!(f, "{sign}${grouped}.{:02}", cents % 100)
     }
 }
 
@@ -203,8 +215,14 @@ mod tests {
     fn displays_as_currency() {
         assert_eq!(Money::from_units(12).to_string(), "$12.00");
         assert_eq!(Money::from_micros(1_500_000).to_string(), "$1.50");
-        assert_eq!(Money::from_micros(30).to_string(), "$0.000030");
+        assert_eq!(Money::from_micros(30).to_string(), "$0.00003");
+        assert_eq!(Money::from_micros(9_999).to_string(), "$0.009999");
         assert_eq!(Money::from_micros(-2_000_000).to_string(), "-$2.00");
+        assert_eq!(Money::from_micros(1_384_104_852).to_string(), "$1,384.10");
+        assert_eq!(Money::from_micros(999_995_000).to_string(), "$1,000.00");
+        assert_eq!(Money::from_units(1_234_567).to_string(), "$1,234,567.00");
+        assert_eq!(Money::from_micros(-123_456_789).to_string(), "-$123.46");
+        assert_eq!(Money::ZERO.to_string(), "$0.00");
     }
 
     #[test]

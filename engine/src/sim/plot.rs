@@ -1,5 +1,5 @@
-//! The run's time series drawn as an SVG a browser can open: pool utilisation, queue
-//! depth and running count, and cumulative spend, in three panels over one time axis.
+//! The run's time series drawn as an SVG a browser can open: pool utilisation, pool size,
+//! queue depth and running count, and cumulative spend, in four panels over one time axis.
 
 use std::path::{Path, PathBuf};
 
@@ -45,7 +45,7 @@ type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64
 type DrawResult<T> = Result<T, DrawingAreaErrorKind<std::io::Error>>;
 
 const WIDTH: u32 = 1280;
-const HEIGHT: u32 = 960;
+const HEIGHT: u32 = 1200;
 const LEGEND_WIDTH: u32 = 210;
 const X_LABEL_AREA: u32 = 50;
 const Y_LABEL_AREA: u32 = 70;
@@ -181,6 +181,7 @@ fn draw(report: &Report, svg: &mut String) -> DrawResult<()> {
     let time = TimeAxis::for_report(report);
     let panels = [
         utilisation_panel(report, &time),
+        size_panel(report, &time),
         load_panel(report, &time),
         spend_panel(report, &time),
     ];
@@ -192,20 +193,20 @@ fn draw(report: &Report, svg: &mut String) -> DrawResult<()> {
     )?;
     let (charts, legends) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
     // Equal plotting heights: the bottom panel also holds the shared time labels.
-    let plot_height = (charts.dim_in_pixel().1 - X_LABEL_AREA) / 3;
-    let (first, rest) = charts.split_vertically(plot_height);
-    let (second, third) = rest.split_vertically(plot_height);
-    let (first_legend, rest) = legends.split_vertically(plot_height);
-    let (second_legend, third_legend) = rest.split_vertically(plot_height);
-    let areas = [
-        (first, first_legend),
-        (second, second_legend),
-        (third, third_legend),
-    ];
+    let plot_height = (charts.dim_in_pixel().1 - X_LABEL_AREA) / panels.len() as u32;
     let last = panels.len() - 1;
-    for (i, (panel, (chart, legend))) in panels.iter().zip(&areas).enumerate() {
-        draw_panel(panel, chart, &time, i == last)?;
-        draw_legend(&panel.legend, legend)?;
+    let (mut chart_rest, mut legend_rest) = (charts, legends);
+    for (i, panel) in panels.iter().enumerate() {
+        let (chart, legend) = if i == last {
+            (chart_rest.clone(), legend_rest.clone())
+        } else {
+            let (chart, below) = chart_rest.split_vertically(plot_height);
+            let (legend, legend_below) = legend_rest.split_vertically(plot_height);
+            (chart_rest, legend_rest) = (below, legend_below);
+            (chart, legend)
+        };
+        draw_panel(panel, &chart, &time, i == last)?;
+        draw_legend(&panel.legend, &legend)?;
     }
     root.present()
 }
@@ -259,6 +260,73 @@ fn utilisation_panel(report: &Report, time: &TimeAxis) -> Panel {
         },
         right: None,
         legend,
+    }
+}
+
+/// Each pool's size (slots, or a bucket's capacity) over time: as it is for a single pool,
+/// else as a share of its size at the first sample so pools of any unit share the axis;
+/// the legend gives the sizes seen. An autoscaled pool's resizes show here beside its
+/// utilisation above.
+fn size_panel(report: &Report, time: &TimeAxis) -> Panel {
+    let absolute = report.pools.len() == 1;
+    let mut lines = Vec::new();
+    let mut legend = Vec::new();
+    for (i, pool) in report.pools.iter().enumerate() {
+        let sizes: Vec<(f64, f64)> = report
+            .series
+            .iter()
+            .filter_map(|s| Some((time.x(report, s.at), s.pools.get(i)?.size)))
+            .collect();
+        let Some(&(_, first)) = sizes.first() else {
+            continue;
+        };
+        let (low, high) = sizes
+            .iter()
+            .fold((f64::INFINITY, 0.0_f64), |(low, high), &(_, size)| {
+                (low.min(size), high.max(size))
+            });
+        let base = if first > 0.0 { first } else { high.max(1.0) };
+        let scale = if absolute { 1.0 } else { 100.0 / base };
+        let relative: Vec<(f64, f64)> = sizes.iter().map(|&(x, size)| (x, size * scale)).collect();
+        let colour = COLOURS[i % COLOURS.len()];
+        lines.push(Line {
+            spans: time.thin(&relative),
+            colour,
+            dashed: false,
+        });
+        let range = if low == high {
+            format!("size {}", count(high))
+        } else {
+            format!("size {} to {}", count(low), count(high))
+        };
+        legend.push(LegendEntry {
+            label: format!("{} ({range})", pool.pool),
+            colour,
+            dashed: false,
+        });
+    }
+    let (desc, floor) = if absolute {
+        ("size", 1.0)
+    } else {
+        ("size (% of first)", 100.0)
+    };
+    Panel {
+        left: Axis {
+            desc,
+            top: peak(&lines).max(floor) * 1.1,
+            lines,
+        },
+        right: None,
+        legend,
+    }
+}
+
+/// A pool size as people write it: whole sizes without decimals.
+fn count(size: f64) -> String {
+    if size.fract() == 0.0 {
+        format!("{size:.0}")
+    } else {
+        format!("{size:.2}")
     }
 }
 
