@@ -109,6 +109,8 @@ fn manual() -> LiveConfig {
             snapshot_every_commands: 0,
             snapshot_every_secs: 0.0,
             snapshot_on_close: false,
+            // Small, so histories forget ended requests before and after the snapshot.
+            keep_ended_requests: 5,
             ..StorageConfig::default()
         },
         ..LiveConfig::default()
@@ -553,4 +555,48 @@ async fn bad_storage_settings_name_the_field() {
         other => panic!("expected a validation error, got {:?}", other.err()),
     };
     assert_eq!(error.field, "storage.archive_keep_days");
+}
+
+/// Only the latest `keep_ended_requests` ended requests keep their records; queued and
+/// running ones always do, and a reopen forgets alike.
+#[tokio::test]
+async fn ended_requests_beyond_the_kept_number_are_forgotten_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.db");
+    let engine = LiveEngine::open(&path, manual()).await.unwrap();
+    engine.add_pool(slot_pool("gpu", 1)).await.unwrap();
+    let mut client = Client::new("a", Tier::Premium);
+    client.monthly_budget = MonthlyBudget::Unlimited;
+    engine.add_client(client).await.unwrap();
+    let ask = || crate::live::request("a", "gpu", Money::from_units(1));
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        let (id, _) = engine.enqueue(ask()).await.unwrap();
+        engine.complete(id, None).await.unwrap();
+        ids.push(id);
+    }
+    let (running, _) = engine.enqueue(ask()).await.unwrap();
+    let (queued, _) = engine.enqueue(ask()).await.unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let kept = engine.request(*id).await.is_some();
+        assert_eq!(
+            kept,
+            i >= 3,
+            "request {id}: the latest 5 of 8 ended are kept"
+        );
+    }
+    assert!(engine.request(running).await.is_some());
+    assert!(engine.request(queued).await.is_some());
+    engine.snapshot().await.unwrap();
+    engine.complete(running, None).await.unwrap();
+    let before = engine.state().await.unwrap();
+    drop(engine);
+
+    let again = LiveEngine::open(&path, manual()).await.unwrap();
+    assert_eq!(again.state().await.unwrap(), before);
+    assert!(
+        again.request(ids[3]).await.is_none(),
+        "forgotten after the snapshot"
+    );
+    assert!(again.request(running).await.is_some());
 }

@@ -2,12 +2,12 @@
 //! each request stands, who waits for which outcome, formed batches). Every command is
 //! applied here, in journal order, live and on replay alike.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use tokio::sync::oneshot;
 
 use super::command::Command;
-use super::engine::{LiveError, RequestRecord, RequestState, SubmitOutcome};
+use super::engine::{LiveConfig, LiveError, RequestRecord, RequestState, SubmitOutcome};
 use super::lease::{LeaseConfig, LeaseExpiry, Leases};
 use crate::actors::{
     ActiveReservations, CancelClientBookings, CancelRequest, Charge, Completion, Consume, Consumed,
@@ -85,6 +85,9 @@ type GroupKey = (usize, usize, String, u32, u64);
 pub struct DriverImage {
     next_request: u64,
     records: Vec<RequestRecord>,
+    /// Ended requests in the order they ended, the next to forget first.
+    #[serde(default)]
+    ended: Vec<RequestId>,
     wake_at: Option<Timestamp>,
     groups: Vec<(GroupKey, usize)>,
     batches: Vec<(RequestId, Batch)>,
@@ -111,6 +114,10 @@ pub(super) struct Driver {
     lease_config: LeaseConfig,
     /// Running requests with a lease, by its end.
     leases: Leases,
+    /// Ended requests in the order they ended: beyond `keep_ended`, the oldest records
+    /// are forgotten after each command.
+    ended: VecDeque<RequestId>,
+    keep_ended: usize,
 }
 
 /// How a running request ended.
@@ -128,7 +135,7 @@ enum Ending {
 }
 
 impl Driver {
-    pub(super) fn new(clock: VirtualClock, fleet: Fleet, lease_config: LeaseConfig) -> Driver {
+    pub(super) fn new(clock: VirtualClock, fleet: Fleet, config: &LiveConfig) -> Driver {
         Driver {
             applied_at: clock.now(),
             clock,
@@ -141,8 +148,10 @@ impl Driver {
             groups: BTreeMap::new(),
             batches: HashMap::new(),
             member_of: HashMap::new(),
-            lease_config,
+            lease_config: config.leases.clone(),
             leases: Leases::default(),
+            ended: VecDeque::new(),
+            keep_ended: config.storage.keep_ended_requests,
         }
     }
 
@@ -150,7 +159,7 @@ impl Driver {
     pub(super) fn restore(
         clock: VirtualClock,
         fleet: Fleet,
-        lease_config: LeaseConfig,
+        config: &LiveConfig,
         image: DriverImage,
     ) -> Driver {
         let mut leases = Leases::default();
@@ -159,6 +168,19 @@ impl Driver {
                 leases.hold(record.request, until);
             }
         }
+        let ended = if image.ended.is_empty() {
+            // An image from before the order was kept: by when they ended.
+            let mut ended: Vec<_> = image
+                .records
+                .iter()
+                .filter(|r| r.state.is_ended())
+                .map(|r| (r.ended_at, r.request))
+                .collect();
+            ended.sort_unstable();
+            ended.into_iter().map(|(_, request)| request).collect()
+        } else {
+            image.ended.into()
+        };
         let member_of = image
             .batches
             .iter()
@@ -176,8 +198,10 @@ impl Driver {
             groups: image.groups.into_iter().collect(),
             batches: image.batches.into_iter().collect(),
             member_of,
-            lease_config,
+            lease_config: config.leases.clone(),
             leases,
+            ended,
+            keep_ended: config.storage.keep_ended_requests,
         }
     }
 
@@ -269,6 +293,7 @@ impl Driver {
         DriverImage {
             next_request: self.next_request,
             records,
+            ended: self.ended.iter().copied().collect(),
             wake_at: self.wake_at,
             groups: self.groups.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             batches,
@@ -386,6 +411,7 @@ impl Driver {
                 && record.state == RequestState::Queued
             {
                 record.state = RequestState::Refused;
+                self.ended.push_back(request);
                 record.ended_at = Some(now);
                 record.waited_secs = Some(now.since(record.queued_at).as_secs_f64());
                 record.reason = Some(refusal.reason.as_str().to_owned());
@@ -443,6 +469,9 @@ impl Driver {
         if let Some(record) = self.records.get_mut(&request) {
             if let Some(until) = record.lease_until.take() {
                 self.leases.drop_lease(request, until);
+            }
+            if !record.state.is_ended() {
+                self.ended.push_back(request);
             }
             record.state = match ending {
                 Ending::Completed { .. } => RequestState::Finished,
@@ -535,6 +564,9 @@ impl Driver {
         }
         self.settle_dispatches(out);
         if let Some(record) = self.records.get_mut(&request) {
+            if !record.state.is_ended() {
+                self.ended.push_back(request);
+            }
             record.state = RequestState::Cancelled;
             record.reason = None;
             record.message = None;
@@ -620,6 +652,28 @@ impl Driver {
 
     /// Applies one command through the fleet. An error means nothing changed.
     pub(super) async fn apply(&mut self, command: &Command) -> Result<Reply, LiveError> {
+        let reply = self.apply_command(command).await;
+        self.forget_ended();
+        reply
+    }
+
+    /// Forgets the oldest ended requests beyond `keep_ended`.
+    fn forget_ended(&mut self) {
+        while self.ended.len() > self.keep_ended {
+            let Some(request) = self.ended.pop_front() else {
+                break;
+            };
+            if self
+                .records
+                .get(&request)
+                .is_some_and(|r| r.state.is_ended())
+            {
+                self.records.remove(&request);
+            }
+        }
+    }
+
+    async fn apply_command(&mut self, command: &Command) -> Result<Reply, LiveError> {
         let out = match command {
             Command::AddPool { pool } => {
                 self.fleet.add_pool(pool.clone()).await?;

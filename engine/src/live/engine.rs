@@ -250,6 +250,13 @@ pub enum RequestState {
     Expired,
 }
 
+impl RequestState {
+    /// Whether the request is over: finished, refused, cancelled or expired.
+    pub fn is_ended(self) -> bool {
+        !matches!(self, RequestState::Queued | RequestState::Running)
+    }
+}
+
 /// What the engine knows of a request: where it stands, when it moved, why it was refused,
 /// what it cost.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -453,8 +460,7 @@ impl LiveEngine {
             request_events: true,
         };
         let (system, arbiter) = start_system()?;
-        let (driver, covers, entries) =
-            Self::rebuild(stored, setup, config.leases.clone(), &arbiter).await?;
+        let (driver, covers, entries) = Self::rebuild(stored, setup, &config, &arbiter).await?;
         let clock = driver.clock.clone();
         let opened_at = time.now();
         let inner = Arc::new(Inner {
@@ -490,7 +496,7 @@ impl LiveEngine {
     async fn rebuild(
         stored: journal::Stored,
         mut setup: FleetSetup,
-        leases: LeaseConfig,
+        config: &LiveConfig,
         arbiter: &ArbiterHandle,
     ) -> Result<(Driver, i64, Vec<journal::Entry>), LiveError> {
         let mut refused = None;
@@ -520,7 +526,7 @@ impl LiveEngine {
                     setup.clock = Arc::new(clock.clone());
                     let fleet = Fleet::restore(setup, arbiter, fleet)?;
                     tracing::info!(covers, "state loaded from a snapshot");
-                    let driver = Driver::restore(clock, fleet, leases, driver);
+                    let driver = Driver::restore(clock, fleet, config, driver);
                     return Ok((driver, covers, entries));
                 }
                 Err(e) => {
@@ -546,7 +552,7 @@ impl LiveEngine {
         let clock = VirtualClock::starting_at(Timestamp::EPOCH);
         setup.clock = Arc::new(clock.clone());
         let fleet = Fleet::start(setup, arbiter)?;
-        Ok((Driver::new(clock, fleet, leases), 0, stored.entries))
+        Ok((Driver::new(clock, fleet, config), 0, stored.entries))
     }
 
     async fn replay(&self, entries: Vec<journal::Entry>) -> Result<(), LiveError> {

@@ -24,6 +24,10 @@ pub struct StorageConfig {
     pub archive_keep_days: Option<f64>,
     /// The oldest archived commands are dropped while their text exceeds this many MB.
     pub archive_max_mb: Option<f64>,
+    /// The records of this many ended requests (finished, refused, cancelled, expired)
+    /// are kept for lookups, the oldest forgotten first; queued and running ones always
+    /// are. Every record would otherwise grow memory, snapshots and restarts without end.
+    pub keep_ended_requests: usize,
 }
 
 impl Default for StorageConfig {
@@ -35,6 +39,7 @@ impl Default for StorageConfig {
             archive: true,
             archive_keep_days: None,
             archive_max_mb: None,
+            keep_ended_requests: 100_000,
         }
     }
 }
