@@ -210,3 +210,37 @@ fn forecasts_follow_the_load_across_a_resize() {
     }
     assert_eq!(checked, 80);
 }
+
+/// A run capped by `max_requests` ends once those requests drain, not at the end of a far
+/// longer `duration_secs`: one server at 70% load measures about 70%, not the share of an
+/// idle tail.
+#[test]
+fn a_run_capped_by_max_requests_measures_utilisation_while_work_was_offered() {
+    let scenario = sim::parse(
+        r#"(
+            name: "capped",
+            start: "2026-01-05T00:00:00Z",
+            duration_secs: 1000000,
+            max_requests: Some(20000),
+            monitor: (sample_every_secs: 10),
+            pools: [(id: "server", kind: slot(slots: 1, cost_per_hour: 1))],
+            clients: [(id: "c", tier: standard)],
+            workloads: [(
+                client: "c",
+                arrivals: poisson(rate_per_sec: 0.7),
+                kinds: [(name: "job", class: normal, needs: [(pool: "server", amount: constant(1))],
+                         service_secs: exponential(mean: 1))],
+            )],
+        )"#,
+        "capped.ron",
+    )
+    .unwrap();
+    let report = replay(&scenario);
+    let utilisation = report.pools[0].mean_utilisation;
+    assert!(
+        (0.65..0.75).contains(&utilisation),
+        "utilisation {utilisation}"
+    );
+    let ran_secs = report.ended_at.since(report.started_at).as_secs_f64();
+    assert!(ran_secs < 40_000.0, "the run went on for {ran_secs} s");
+}

@@ -11,7 +11,7 @@ SMALL_RON = """
     seed: 7,
     start: "2026-01-05T00:00:00Z",
     duration_secs: 600,
-    max_requests: 300,
+    max_requests: 450,
     pools: [(id: "servers", kind: slot(slots: 2, cost_per_hour: 3.6))],
     clients: [(id: "agents", tier: standard)],
     workloads: [
@@ -35,8 +35,8 @@ SMALL_RON = """
 def test_a_scenario_runs_from_ron_text_with_attribute_access_to_the_report():
     report = qm.run_scenario(SMALL_RON)
     assert report.scenario == "tiny" and report.seed == 7
-    assert report.requests == 300
-    assert report.totals.submitted == 300
+    assert report.requests == 450
+    assert report.totals.submitted == 450
     assert 0 <= report.totals.wait.p50 <= report.totals.wait.p99 <= report.totals.wait.max
     assert report.totals.spend > 0
     assert report.costs.total == pytest.approx(report.totals.spend)
@@ -71,15 +71,22 @@ def test_every_shipped_scenario_round_trips_through_a_dict(scenarios_dir, name):
 
 
 def test_a_sweep_over_slots_shortens_waits_and_raises_spend(small_mmc):
+    """More servers at a higher hourly price each (a bigger, pricier machine): waits
+    shorten, and spend, charged for the server time the same work holds, rises with the
+    price exactly."""
     rows = []
-    for slots in (7, 8, 10):
+    for slots, price in ((7, 1.0), (8, 1.25), (10, 1.5)):
         data = json.loads(json.dumps(small_mmc))
-        data["pools"][0]["kind"]["slot"] = {"slots": slots, "cost_per_hour": 1.0}
+        data["pools"][0]["kind"]["slot"] = {"slots": slots, "cost_per_hour": price}
         report = qm.Scenario.from_dict(data).run(seed=1)
-        rows.append((report.totals.wait.mean, report.pools[0].final_size))
-    waits = [wait for wait, _ in rows]
-    assert waits == sorted(waits, reverse=True)
-    assert [size for _, size in rows] == [7, 8, 10]
+        rows.append((report.totals.wait.mean, report.pools[0].final_size, report.totals.spend, price))
+    waits = [wait for wait, *_ in rows]
+    assert waits == sorted(waits, reverse=True) and waits[0] > waits[-1]
+    assert [size for _, size, *_ in rows] == [7, 8, 10]
+    spends = [spend for *_, spend, _ in rows]
+    assert spends[0] > 0 and spends == sorted(spends) and spends[0] < spends[-1]
+    held_hours = [spend / price for *_, spend, price in rows]
+    assert held_hours == pytest.approx([held_hours[0]] * 3, rel=1e-3)
 
 
 def test_runs_in_threads_match_runs_one_after_another(small_mmc):

@@ -264,7 +264,10 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
         })
         .collect();
     let totals = totals.tally(span);
-    let erlang_c = erlang_check(scenario, totals.wait.mean);
+    let refused = totals.refused.values().sum::<u64>();
+    let erlang_c = (refused == 0)
+        .then(|| erlang_check(scenario, totals.wait.mean))
+        .flatten();
     Report {
         scenario: scenario.name.clone(),
         seed: inputs.seed,
@@ -392,8 +395,13 @@ pub fn erlang_c_mean_wait(servers: u32, arrival_rate: f64, service_rate: f64) ->
     Some(waiting_probability / (c * service_rate - arrival_rate))
 }
 
+/// Relaxation times a run must last for its mean wait to be compared with Erlang C.
+const SETTLED_AFTER: f64 = 10.0;
+
 /// The Erlang C check applies when the scenario is an M/M/c queue: one slot pool without
-/// autoscaling, Poisson arrivals, exponential service, one slot per request, no batching.
+/// autoscaling, Poisson arrivals, exponential service, one slot per request, one class, no
+/// batching, nothing refused (the caller checks that), and a run long enough to reach the
+/// steady state the formula describes: at least [`SETTLED_AFTER`] relaxation times.
 fn erlang_check(scenario: &Scenario, measured_mean_wait: f64) -> Option<ErlangCheck> {
     let [pool] = scenario.pools.as_slice() else {
         return None;
@@ -406,6 +414,14 @@ fn erlang_check(scenario: &Scenario, measured_mean_wait: f64) -> Option<ErlangCh
     }
     let mut arrival_rate = 0.0;
     let mut mean_service = None;
+    let mut classes = scenario
+        .workloads
+        .iter()
+        .flat_map(|w| w.kinds.iter().map(|k| k.class));
+    let first_class = classes.next()?;
+    if classes.any(|class| class != first_class) {
+        return None;
+    }
     for workload in &scenario.workloads {
         let Arrivals::Poisson { rate_per_sec } = workload.arrivals else {
             return None;
@@ -429,12 +445,23 @@ fn erlang_check(scenario: &Scenario, measured_mean_wait: f64) -> Option<ErlangCh
     }
     let service_rate = 1.0 / mean_service?;
     let expected = erlang_c_mean_wait(slots, arrival_rate, service_rate)?;
+    let utilisation = arrival_rate / (service_rate * f64::from(slots));
+    // The queue's relaxation time in heavy traffic, 1 / (cμ (1 − √ρ)²): a queue that
+    // starts empty needs several of them before its mean wait approaches Erlang C's.
+    let relaxation_secs =
+        1.0 / (f64::from(slots) * service_rate * (1.0 - utilisation.sqrt()).powi(2));
+    let offered_secs = scenario.max_requests.map_or(scenario.duration_secs, |n| {
+        scenario.duration_secs.min(n as f64 / arrival_rate)
+    });
+    if offered_secs < SETTLED_AFTER * relaxation_secs {
+        return None;
+    }
     Some(ErlangCheck {
         pool: pool.id.to_string(),
         servers: slots,
         arrival_rate,
         service_rate,
-        utilisation: arrival_rate / (service_rate * f64::from(slots)),
+        utilisation,
         expected_mean_wait: expected,
         measured_mean_wait,
         relative_error: (measured_mean_wait - expected) / expected,

@@ -210,7 +210,11 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
                 run.fleet.wake().await?
             }
             Happening::Tick => {
-                if now < end || !run.service_of.is_empty() {
+                // Sampling stops once no more work is offered (the window's end, or
+                // `max_requests` reached) and what was offered has drained, so utilisation
+                // and throughput are measured over the window in which work was offered.
+                let offering = now < end && run.next_request < max_requests;
+                if offering || !run.service_of.is_empty() {
                     run.agenda.push(now + sample_every, Happening::Tick);
                 }
                 run.fleet.tick(Vec::new()).await?
