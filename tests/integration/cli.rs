@@ -230,3 +230,59 @@ fn db_info_and_compact() {
     }
     assert_eq!(std::fs::read(&foreign).unwrap(), before);
 }
+
+/// An overloaded scenario (100 arrivals/s into one server for 100,000 s) is estimated by
+/// `qm check` and refused by `qm run`, naming the pool and what to change; `--force`
+/// overrides, and a lower `--limit-requests` refuses an ordinary run.
+#[test]
+fn qm_run_refuses_a_run_past_its_estimate_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let overloaded = dir.path().join("overloaded.ron");
+    std::fs::write(
+        &overloaded,
+        r#"(
+            name: "overloaded", start: "2026-01-05T00:00:00Z", duration_secs: 100000,
+            pools: [(id: "server", kind: slot(slots: 1, cost_per_hour: 1))],
+            clients: [(id: "c", tier: enterprise)],
+            workloads: [(client: "c", arrivals: poisson(rate_per_sec: 100),
+                kinds: [(name: "k", class: normal, needs: [(pool: "server", amount: constant(1))],
+                         service_secs: exponential(mean: 1))])],
+        )"#,
+    )
+    .unwrap();
+    let check = qm(&["check".as_ref(), overloaded.as_os_str()]);
+    assert!(check.status.success());
+    let said = text(&check.stdout);
+    assert!(
+        said.contains("estimate: about 10,000,000 requests, peak queue about 9,900,000"),
+        "{said}"
+    );
+    assert!(said.contains("warning: the run would need about"), "{said}");
+
+    let refused = qm(&["run".as_ref(), overloaded.as_os_str()]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("pool server is offered 100.0x what it can serve"),
+        "{said}"
+    );
+    assert!(said.contains("--force"), "{said}");
+    assert!(refused.stdout.is_empty());
+
+    let short = dir.path().join("short.ron");
+    std::fs::write(&short, SHORT).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), short.as_os_str()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        qm(&args)
+    };
+    let limited = run(&["--limit-requests", "100"]);
+    assert_eq!(limited.status.code(), Some(2));
+    let said = text(&limited.stderr);
+    assert!(
+        said.contains("about 600 requests would arrive (limit 100)"),
+        "{said}"
+    );
+    let forced = run(&["--limit-requests", "100", "--force"]);
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+}

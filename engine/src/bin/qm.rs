@@ -38,6 +38,15 @@ enum Command {
         /// Draw the time series (utilisation, queue depth, spend) as an SVG to this file.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Run even if the estimate (see `qm check`) exceeds the limits below.
+        #[arg(long)]
+        force: bool,
+        /// Refuse a run expected to see more requests than this.
+        #[arg(long, value_name = "N", default_value_t = 50_000_000)]
+        limit_requests: u64,
+        /// Refuse a run expected to need more memory than this (MiB).
+        #[arg(long, value_name = "MIB", default_value_t = 4096)]
+        limit_memory_mb: u64,
     },
     /// Validate a scenario and report every problem with its line and column.
     Check {
@@ -235,6 +244,11 @@ fn main() -> ExitCode {
                     s.clients.len(),
                     s.workloads.len()
                 );
+                let estimate = sim::RunEstimate::of(&s);
+                println!("estimate: {estimate}");
+                for excess in estimate.excesses(&sim::RunLimits::default()) {
+                    println!("warning: {excess}; `qm run` refuses it without --force");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -248,6 +262,9 @@ fn main() -> ExitCode {
             json,
             csv,
             plot,
+            force,
+            limit_requests,
+            limit_memory_mb,
         } => {
             let loaded = match sim::load_file(&scenario) {
                 Ok(s) => s,
@@ -256,6 +273,18 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let limits = sim::RunLimits {
+                requests: limit_requests as f64,
+                memory_bytes: limit_memory_mb as f64 * 1024.0 * 1024.0,
+            };
+            let excesses = sim::RunEstimate::of(&loaded).excesses(&limits);
+            if !excesses.is_empty() && !force {
+                for excess in excesses {
+                    eprintln!("error: {excess}");
+                }
+                eprintln!("(--force runs it anyway; `qm check` shows the estimate)");
+                return ExitCode::from(2);
+            }
             let options = RunOptions {
                 seed,
                 progress: true,

@@ -7,6 +7,7 @@ pub mod arrival;
 mod bookings;
 pub mod distribution;
 mod error;
+pub mod estimate;
 mod load;
 mod locate;
 #[cfg(feature = "plot")]
@@ -16,6 +17,7 @@ mod runner;
 pub mod scenario;
 mod workload;
 
+pub use estimate::{RunEstimate, RunLimits};
 pub use load::{ScenarioError, ScenarioProblem, load_file, parse};
 #[cfg(feature = "plot")]
 pub use plot::{PlotError, write_svg};
