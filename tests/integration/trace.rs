@@ -54,6 +54,9 @@ async fn record_session(path: &std::path::Path) -> Vec<quartermaster::live::Requ
     let mut bob = Client::new("bob", Tier::Basic);
     bob.credits = Money::from_micros(900_000);
     engine.add_client(bob).await.unwrap();
+    let mut carol = Client::new("carol", Tier::Standard);
+    carol.credits = Money::from_micros(350_000);
+    engine.add_client(carol).await.unwrap();
     engine
         .set_quota(Quota::new(
             "bob-calls",
@@ -66,7 +69,7 @@ async fn record_session(path: &std::path::Path) -> Vec<quartermaster::live::Requ
         .unwrap();
     let mut tasks = Vec::new();
     for w in 0..6 {
-        let client = if w % 3 == 2 { "bob" } else { "alice" };
+        let client = ["alice", "carol", "bob"][w as usize % 3];
         tasks.push(tokio::spawn(worker(engine.clone(), client, w, 14)));
     }
     for task in tasks {
@@ -109,6 +112,18 @@ async fn replaying_a_recorded_session_repeats_every_decision() {
     );
     let reasons: Vec<_> = live.iter().filter_map(|r| r.reason.clone()).collect();
     assert!(!reasons.is_empty(), "some requests were refused");
+    let waited = live
+        .iter()
+        .filter(|r| r.started_at.is_some_and(|s| s > r.queued_at))
+        .count();
+    let cancelled = live
+        .iter()
+        .filter(|r| r.state == RequestState::Cancelled)
+        .count();
+    eprintln!(
+        "{} requests: {waited} waited for a slot, {cancelled} cancelled, refused: {reasons:?}",
+        live.len()
+    );
 
     let path2 = path.clone();
     let exported = tokio::task::spawn_blocking(move || export(&path2, &TraceOptions::default()))
