@@ -273,3 +273,124 @@ fn a_file_that_is_not_a_journal_is_refused() {
     let missing = export(&dir.join("none.db"), &TraceOptions::default()).unwrap_err();
     assert!(missing.to_string().contains("none.db"), "{missing}");
 }
+
+/// `qm trace export` and `qm replay` as a user runs them, on a real recorded database.
+#[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
+mod cli {
+    use std::process::{Command, Output};
+
+    use super::*;
+
+    fn qm(args: &[&std::ffi::OsStr]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_qm"))
+            .args(args)
+            .output()
+            .expect("the qm binary runs")
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn export_then_replay_with_changes_prints_both_and_writes_json() {
+        let dir = fresh_dir("trace-cli");
+        let db = dir.join("fleet.db");
+        let live = record_session(&db).await;
+        let trace = dir.join("trace.ron");
+        let out = qm(&[
+            "trace".as_ref(),
+            "export".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            trace.as_os_str(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(&format!("traced {} requests", live.len())),
+            "{}",
+            text(&out.stderr)
+        );
+        let changes = dir.join("changes.ron");
+        std::fs::write(
+            &changes,
+            r#"(name: "one more slot", pools: [(pool: "gpu", add: 1)])"#,
+        )
+        .unwrap();
+        let json = dir.join("both.json");
+        let out = qm(&[
+            "replay".as_ref(),
+            trace.as_os_str(),
+            "--with".as_ref(),
+            changes.as_os_str(),
+            "--json".as_ref(),
+            json.as_os_str(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let printed = text(&out.stdout);
+        assert!(printed.contains("one more slot"), "{printed}");
+        assert!(printed.contains("wait p99"), "{printed}");
+        let both: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let admitted = live.iter().filter(|r| r.started_at.is_some()).count() as u64;
+        assert_eq!(both["baseline"]["totals"]["admitted"], admitted);
+        assert_eq!(both["changed"]["pools"][0]["final_size"], 4.0);
+        // Straight from the database gives the same baseline.
+        let out = qm(&["replay".as_ref(), db.as_os_str()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(&admitted.to_string()));
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_the_field_named() {
+        let dir = fresh_dir("trace-cli-bad");
+        let trace = dir.join("t.ron");
+        std::fs::write(&trace, sim::trace::to_ron(&small_trace()).unwrap()).unwrap();
+        let changes = dir.join("c.ron");
+        std::fs::write(&changes, r#"(pools: [(pool: "tpu", size: 2)])"#).unwrap();
+        let out = qm(&[
+            "replay".as_ref(),
+            trace.as_os_str(),
+            "--with".as_ref(),
+            changes.as_os_str(),
+        ]);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("c.ron") && err.contains("pools[0].pool") && err.contains("\"tpu\""),
+            "{err}"
+        );
+
+        let malformed = dir.join("bad.ron");
+        std::fs::write(
+            &malformed,
+            "(name: \"x\", trace: (arrivals: [(1.0, \"a\", normal)]))",
+        )
+        .unwrap();
+        let out = qm(&["replay".as_ref(), malformed.as_os_str()]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("bad.ron:1:"),
+            "{}",
+            text(&out.stderr)
+        );
+
+        let not_a_journal = dir.join("notes.db");
+        std::fs::write(
+            &not_a_journal,
+            "just some text, not SQLite at all ".repeat(200),
+        )
+        .unwrap();
+        let out = qm(&[
+            "trace".as_ref(),
+            "export".as_ref(),
+            not_a_journal.as_os_str(),
+        ]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("notes.db"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
