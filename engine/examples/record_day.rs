@@ -57,7 +57,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = VirtualClock::starting_at(start);
     let shared: SharedClock = Arc::new(clock.clone());
     let mut config = LiveConfig::default();
-    config.storage.snapshot_every_commands = 50_000;
+    // Snapshots (each holds every request's record) by count only: by time they would
+    // come every sixty seconds of this fast-forwarded day.
+    config.storage.snapshot_every_commands = 250_000;
+    config.storage.snapshot_every_secs = 0.0;
     let engine = LiveEngine::open_on(path, config, shared).await?;
 
     let price = Money::from_micros(2_400_000);

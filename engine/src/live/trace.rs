@@ -54,8 +54,7 @@ pub fn read_history(db: &Path) -> Result<Vec<Entry>, LiveError> {
     let mut entries = super::archive::read(db)?;
     let after = entries.last().map_or(0, |e| e.seq);
     entries.extend(journal::read_entries(&connection, after)?);
-    let mut expected = 1;
-    for entry in &entries {
+    for (expected, entry) in (1..).zip(entries.iter()) {
         if entry.seq != expected {
             return Err(StoreError::BadEntry {
                 seq: entry.seq,
@@ -68,7 +67,6 @@ pub fn read_history(db: &Path) -> Result<Vec<Entry>, LiveError> {
             }
             .into());
         }
-        expected += 1;
     }
     Ok(entries)
 }

@@ -182,8 +182,8 @@ impl Changes {
         if let Some(v) = s.downgrade {
             config.downgrade = v;
         }
-        if let Some(v) = &s.reservation {
-            config.reservation = v.clone();
+        if let Some(v) = s.reservation {
+            config.reservation = v;
         }
         let ids = |list: Vec<&str>| list.join(", ");
         for (i, change) in self.pools.iter().enumerate() {

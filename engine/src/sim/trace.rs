@@ -64,13 +64,16 @@ pub enum Recorded {
     Open,
 }
 
+/// Needs written as `(pool, amount)` pairs.
+pub type TraceNeeds = Vec<(PoolId, u64)>;
+
 /// The rarer parts of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TraceExtra {
     /// Needs of the cheaper alternative and its estimate.
     #[serde(default)]
-    pub alternative: Option<(Vec<(PoolId, u64)>, Option<Money>)>,
+    pub alternative: Option<(TraceNeeds, Option<Money>)>,
     /// The batch group: `(name, max_size, max_wait_secs)`.
     #[serde(default)]
     pub batch: Option<(String, u32, f64)>,
