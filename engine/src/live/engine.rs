@@ -451,6 +451,7 @@ impl LiveEngine {
             samples_kept: SAMPLES_KEPT,
             subscribers: Some(events.clone()),
             request_events: true,
+            settlements: false,
         };
         let (system, arbiter) = start_system()?;
         let (driver, covers, entries) =

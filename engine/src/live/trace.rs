@@ -96,6 +96,7 @@ pub fn decide(
                 samples_kept: 1,
                 subscribers: None,
                 request_events: false,
+                settlements: false,
             };
             let fleet = Fleet::start(setup, &Arbiter::current())?;
             let mut driver = Driver::new(clock, fleet, leases);

@@ -24,7 +24,7 @@ pub use client::{Client, MonthlyBudget, Tier};
 pub use cost::{CostEntry, CostType, Metadata};
 pub use credential::{CredentialKind, CredentialMeta};
 pub use error::ValidationError;
-pub(crate) use error::{ensure, ensure_fraction};
+pub(crate) use error::ensure;
 pub use event::{Event, EventKind};
 pub use ids::{
     BookingId, ClientId, CostEntryId, CredentialId, PoolId, QuotaId, RequestId, ReservationId,

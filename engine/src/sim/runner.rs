@@ -98,8 +98,9 @@ async fn assemble(
         events_kept: 10_000,
         samples_kept: usize::MAX,
         subscribers: None,
+        request_events: false,
         // A trace replay follows each request's settlement, as the live engine does.
-        request_events: scenario.trace.is_some(),
+        settlements: scenario.trace.is_some(),
     };
     let mut fleet = Fleet::start(setup, &Arbiter::current())?;
     // A recording's fleet measured waiting from its own origin: built there, it ranks

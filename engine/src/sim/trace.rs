@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{
-    ClientId, Money, PoolId, RequestClass, Timestamp, ValidationError, ensure_fraction,
-};
+use crate::model::{ClientId, Money, PoolId, RequestClass, Timestamp, ValidationError};
 
 /// Recorded traffic (`trace: (...)` in a scenario).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,32 +113,39 @@ impl Trace {
             if problems.len() >= 20 {
                 return;
             }
-            let at = format!("trace.arrivals[{i}]");
+            // Field names are built only for a problem: a trace has a million arrivals.
+            let at = |part: &str| format!("trace.arrivals[{i}].{part}");
             let TraceArrival(when, client, _, urgency, needs, estimate, recorded, extra) = arrival;
             if !(when.is_finite() && *when >= last) {
                 problems.push(ValidationError::new(
-                    format!("{at}.0"),
+                    at("0"),
                     when,
-                    format!("seconds from the start, zero or more and not before the previous arrival ({last})"),
+                    format!(
+                        "seconds from the start, zero or more and not before the previous arrival ({last})"
+                    ),
                 ));
             } else {
                 last = *when;
             }
             if !clients.contains(client.as_str()) {
                 problems.push(ValidationError::new(
-                    format!("{at}.1"),
+                    at("1"),
                     client,
                     format!("the id of a client of the scenario ({})", known(clients)),
                 ));
             }
-            if let Err(e) = ensure_fraction(&format!("{at}.3"), *urgency) {
-                problems.push(e);
+            if !(urgency.is_finite() && (0.0..=1.0).contains(urgency)) {
+                problems.push(ValidationError::new(
+                    at("3"),
+                    urgency,
+                    "a number between 0 and 1",
+                ));
             }
             let check_needs =
-                |field: String, needs: &[(PoolId, u64)], problems: &mut Vec<ValidationError>| {
+                |part: &str, needs: &[(PoolId, u64)], problems: &mut Vec<ValidationError>| {
                     if needs.is_empty() {
                         problems.push(ValidationError::new(
-                            field.clone(),
+                            at(part),
                             "[]",
                             "at least one (pool, amount)",
                         ));
@@ -148,40 +153,36 @@ impl Trace {
                     for (pool, amount) in needs {
                         if !pools.contains(pool.as_str()) {
                             problems.push(ValidationError::new(
-                                field.clone(),
+                                at(part),
                                 pool,
                                 format!("the id of a pool of the scenario ({})", known(pools)),
                             ));
                         }
                         if *amount == 0 {
                             problems.push(ValidationError::new(
-                                field.clone(),
+                                at(part),
                                 amount,
                                 "an amount of at least 1",
                             ));
                         }
                     }
                 };
-            check_needs(format!("{at}.4"), needs, problems);
+            check_needs("4", needs, problems);
             if let Some(cost) = estimate.filter(|c| c.is_negative()) {
-                problems.push(ValidationError::new(
-                    format!("{at}.5"),
-                    cost,
-                    "zero or more",
-                ));
+                problems.push(ValidationError::new(at("5"), cost, "zero or more"));
             }
             match recorded {
                 Recorded::Done(service, actual) => {
                     if !(service.is_finite() && *service >= 0.0) {
                         problems.push(ValidationError::new(
-                            format!("{at}.6"),
+                            at("6"),
                             service,
                             "a service time of zero or more seconds",
                         ));
                     }
                     if let Some(cost) = actual.filter(|c| c.is_negative()) {
                         problems.push(ValidationError::new(
-                            format!("{at}.6"),
+                            at("6"),
                             cost,
                             "an actual cost of zero or more",
                         ));
@@ -189,7 +190,7 @@ impl Trace {
                 }
                 Recorded::Cancelled(t) if !(t.is_finite() && *t >= *when) => {
                     problems.push(ValidationError::new(
-                        format!("{at}.6"),
+                        at("6"),
                         t,
                         format!("the instant it was cancelled, not before its arrival ({when})"),
                     ));
@@ -198,13 +199,13 @@ impl Trace {
             }
             if let Some(extra) = extra {
                 if let Some((needs, _)) = &extra.alternative {
-                    check_needs(format!("{at}.7.alternative"), needs, problems);
+                    check_needs("7.alternative", needs, problems);
                 }
                 if let Some((name, size, wait)) = &extra.batch
                     && (name.trim().is_empty() || *size < 2 || !(wait.is_finite() && *wait >= 0.0))
                 {
                     problems.push(ValidationError::new(
-                        format!("{at}.7.batch"),
+                        at("7.batch"),
                         format!("({name:?}, {size}, {wait})"),
                         "a name, a max_size of at least 2 and a max_wait_secs of zero or more",
                     ));
