@@ -242,12 +242,7 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
             }
             Happening::Finish { request } => {
                 run.service_of.remove(&request);
-                let actual = run.traced.as_ref().and_then(|t| {
-                    match t.index.get(&request).map(|i| t.holds[*i]) {
-                        Some(Hold::For(_, actual)) => actual,
-                        _ => None,
-                    }
-                });
+                let actual = run.traced.as_ref().and_then(|t| t.actual(request));
                 run.fleet
                     .finish(vec![Completion {
                         request,
@@ -526,6 +521,19 @@ impl Run<'_> {
 }
 
 impl Traced {
+    /// The recorded actual cost of a traced request, or of a batch (its members' sum, if
+    /// every member's was recorded).
+    fn actual(&self, request: RequestId) -> Option<crate::model::Money> {
+        let of = |id: &RequestId| match self.index.get(id).map(|i| self.holds[*i]) {
+            Some(Hold::For(_, actual)) => actual,
+            _ => None,
+        };
+        match self.batches.get(&request) {
+            Some(members) => members.iter().map(of).sum(),
+            None => of(&request),
+        }
+    }
+
     /// Notes what was decided about the traced requests.
     fn follow(&mut self, out: &Dispatches, now: Timestamp) {
         for formed in &out.batched {
