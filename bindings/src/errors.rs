@@ -10,7 +10,7 @@ use quartermaster::live::vault::VaultError;
 use quartermaster::model::ValidationError;
 use quartermaster::policy::booking::BookingError;
 use quartermaster::policy::reservation::ReserveError;
-use quartermaster::sim::{RunError, ScenarioError};
+use quartermaster::sim::{ReplayError, RunError, ScenarioError};
 
 /// The Python exception `class` of `quartermaster.errors` carrying `message`.
 pub fn raise(class: &str, message: impl Into<String>) -> PyErr {
@@ -103,6 +103,17 @@ pub fn scenario_problems(name: &str, problems: &[ValidationError]) -> PyErr {
         }
         Ok(())
     })
+}
+
+/// Why a replay could not be made: bad changes or trace name the field.
+pub fn replay_error(e: ReplayError) -> PyErr {
+    let message = e.to_string();
+    match e {
+        ReplayError::Invalid { error, .. } => invalid("ScenarioError", message, &error),
+        ReplayError::Scenario(e) => scenario_error(e),
+        ReplayError::Run(e) => run_error(e),
+        ReplayError::Read { .. } | ReplayError::Syntax { .. } => raise("ScenarioError", message),
+    }
 }
 
 pub fn run_error(e: RunError) -> PyErr {

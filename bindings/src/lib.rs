@@ -16,6 +16,9 @@ fn _quartermaster(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sim::parse_scenario, m)?)?;
     m.add_function(wrap_pyfunction!(sim::check_scenario, m)?)?;
     m.add_function(wrap_pyfunction!(sim::run_scenario, m)?)?;
+    m.add_function(wrap_pyfunction!(sim::export_trace, m)?)?;
+    m.add_function(wrap_pyfunction!(sim::load_changes, m)?)?;
+    m.add_function(wrap_pyfunction!(sim::replay_trace, m)?)?;
     m.add_class::<live::PyLiveEngine>()?;
     m.add_class::<live::EventStream>()?;
     m.add_class::<vault::PyVault>()?;

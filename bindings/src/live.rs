@@ -30,6 +30,9 @@ use crate::errors::{invalid_input, live_error, raise};
 pub struct PyLiveEngine {
     engine: LiveEngine,
     runtime: Arc<Runtime>,
+    /// The database and settings it was opened with, for `trace`.
+    path: PathBuf,
+    config: LiveConfig,
 }
 
 impl PyLiveEngine {
@@ -86,12 +89,34 @@ impl PyLiveEngine {
             .build()
             .map_err(|e| raise("QuartermasterError", format!("cannot start a runtime: {e}")))?;
         let engine = py
-            .detach(|| runtime.block_on(LiveEngine::open(&path, config)))
+            .detach(|| runtime.block_on(LiveEngine::open(&path, config.clone())))
             .map_err(live_error)?;
         Ok(PyLiveEngine {
             engine,
             runtime: Arc::new(runtime),
+            path,
+            config,
         })
+    }
+
+    /// The traffic recorded in this engine's database so far, as a scenario dict with a
+    /// `trace` (as `qm trace export`); `from_` and `to` (RFC 3339) bound the window.
+    #[pyo3(signature = (from_ = None, to = None))]
+    fn trace<'py>(
+        &self,
+        py: Python<'py>,
+        from_: Option<&str>,
+        to: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = quartermaster::live::trace::TraceOptions {
+            from: optional_timestamp(from_)?,
+            to: optional_timestamp(to)?,
+            config: self.config.clone(),
+        };
+        let exported = py
+            .detach(|| quartermaster::live::trace::export(&self.path, &options))
+            .map_err(live_error)?;
+        serialized(py, &exported.scenario)
     }
 
     fn add_pool(&self, py: Python<'_>, pool: &Bound<'_, PyAny>) -> PyResult<()> {

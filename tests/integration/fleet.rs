@@ -196,6 +196,7 @@ fn through_the_fleet(script: &[(f64, Step)]) -> Vec<Decisions> {
                 samples_kept: 100,
                 subscribers: None,
                 request_events: true,
+                settlements: false,
             };
             let mut fleet = Fleet::start(setup, &Arbiter::current()).unwrap();
             for pool in pools() {

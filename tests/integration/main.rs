@@ -20,6 +20,7 @@ mod scenarios;
 #[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod serve;
 mod snapshot;
+mod trace;
 #[cfg(all(feature = "cli", feature = "server", feature = "plot"))]
 mod vault;
 

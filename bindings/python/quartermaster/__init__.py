@@ -23,7 +23,7 @@ from quartermaster.errors import (
 )
 from quartermaster.live import EventStream, LiveEngine, SubmitOutcome, Vault
 from quartermaster.records import Record
-from quartermaster.sim import Report, Scenario, run_scenario
+from quartermaster.sim import Replay, Report, Scenario, replay, run_scenario
 from quartermaster.turn import Turn
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "QuartermasterError",
     "QuotaExceeded",
     "Record",
+    "Replay",
     "Report",
     "RequestRefused",
     "Scenario",
@@ -50,5 +51,6 @@ __all__ = [
     "Vault",
     "VaultKeyError",
     "__version__",
+    "replay",
     "run_scenario",
 ]

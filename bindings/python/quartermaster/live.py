@@ -21,6 +21,7 @@ from typing import Any
 
 from quartermaster import _quartermaster as _native
 from quartermaster.errors import BudgetExceeded, QuotaExceeded, RequestRefused
+from quartermaster.sim import Scenario
 from quartermaster.turn import Turn, acquire, acquire_async
 
 __all__ = ["EventStream", "LiveEngine", "SubmitOutcome", "Vault"]
@@ -67,6 +68,14 @@ class LiveEngine(_native.LiveEngine):
     """`LiveEngine(path, config=None)`: opens (or creates) the database at `path` and
     rebuilds the state kept there. `config` is the scenario's `scheduler` settings under
     `{"scheduler": {...}}`."""
+
+    def trace(  # type: ignore[override]
+        self, from_: str | None = None, to: str | None = None
+    ) -> Scenario:
+        """The traffic recorded in this engine's database so far (journal and trace
+        archive), as a trace scenario for `quartermaster.replay`; `from_` and `to` (RFC
+        3339) bound the window."""
+        return Scenario(super().trace(from_, to))
 
     def submit(self, request: dict[str, Any]) -> SubmitOutcome:  # type: ignore[override]
         """Submits a request (`client`, `class`, `needs`, `urgency`, `estimated_cost`, …)

@@ -10,7 +10,7 @@ from typing import Any
 from quartermaster import _quartermaster as _native
 from quartermaster.records import Record
 
-__all__ = ["Report", "Scenario", "run_scenario"]
+__all__ = ["Replay", "Report", "Scenario", "replay", "run_scenario"]
 
 
 class Report(Record):
@@ -87,3 +87,54 @@ def run_scenario(
     else:
         scenario = Scenario.load(source)
     return scenario.run(seed)
+
+
+class Replay:
+    """What `replay` found: `baseline` (the trace replayed as recorded), `changed` (with
+    the changes; `None` without them) and `changes` (as given), each report in the shape of
+    `qm run --json`; `to_json()` is `qm replay --json`'s file."""
+
+    __slots__ = ("_json", "baseline", "changed", "changes")
+    baseline: Report
+    changed: Report | None
+    changes: dict[str, Any] | None
+
+    def __init__(self, json_text: str) -> None:
+        data = json.loads(json_text)
+        self._json = json_text
+        self.baseline = Report(json.dumps(data["baseline"]))
+        changed = data.get("changed")
+        self.changed = None if changed is None else Report(json.dumps(changed))
+        self.changes = data.get("changes")
+
+    def to_json(self) -> str:
+        return self._json
+
+    def __repr__(self) -> str:
+        return f"Replay(baseline={self.baseline.scenario!r}, changed={self.changed is not None})"
+
+
+def replay(
+    source: str | os.PathLike[str] | Scenario | dict[str, Any],
+    changes: str | os.PathLike[str] | dict[str, Any] | None = None,
+    *,
+    from_: str | None = None,
+    to: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> Replay:
+    """Replays recorded traffic as it was, then with `changes` (a dict or a `.ron` file:
+    scheduler weights, quota limits, pool sizes and prices, tier budgets, autoscale
+    bounds, downgrade), and returns both reports. `source` is a trace (`Scenario`, dict or
+    `.ron` file, as `qm trace export` writes) or a live database, read from `from_` to `to`
+    (RFC 3339) with the settings it was served with (`config`)."""
+    if isinstance(source, Scenario):
+        data = source.to_dict()
+    elif isinstance(source, dict):
+        data = source
+    elif os.fspath(source).endswith(".ron"):
+        data = _native.load_scenario(os.fspath(source))
+    else:
+        data = _native.export_trace(os.fspath(source), from_, to, config)
+    if changes is not None and not isinstance(changes, dict):
+        changes = _native.load_changes(os.fspath(changes))
+    return Replay(_native.replay_trace(data, changes))

@@ -73,6 +73,9 @@ pub struct FleetSetup {
     /// back each settlement: what a live operator watches; a replay's report tallies the
     /// same without them.
     pub request_events: bool,
+    /// Hand back each request's settlement even without lifecycle events (a trace
+    /// replay follows charges request by request).
+    pub settlements: bool,
 }
 
 /// Everything a fleet holds, as a snapshot keeps it: the registry and every actor's state.
@@ -131,7 +134,8 @@ impl Fleet {
             Vec::new(),
             ledger.clone(),
         )?
-        .with_request_events(setup.request_events);
+        .with_request_events(setup.request_events)
+        .with_settlements(setup.settlements);
         let scheduler = SchedulerActor::start_in_arbiter(arbiter, |_| scheduler);
         let monitor = MonitorActor::new(
             scheduler.clone(),
@@ -218,7 +222,8 @@ impl Fleet {
             scheduler,
             client_actors.clone(),
         )
-        .with_request_events(setup.request_events);
+        .with_request_events(setup.request_events)
+        .with_settlements(setup.settlements);
         let scheduler = SchedulerActor::start_in_arbiter(arbiter, |_| scheduler);
         let pool_actors: Vec<_> = pool_actors
             .into_iter()

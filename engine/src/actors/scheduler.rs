@@ -98,6 +98,9 @@ pub struct SchedulerActor {
     /// on for the live engine, off for replays, whose report tallies the same per client
     /// and class without a message per step.
     request_events: bool,
+    /// Hand back each settlement (`Dispatches::finished`) without publishing events: a
+    /// trace replay that follows what each request was charged.
+    settlements: bool,
 }
 
 /// The scheduler's state, as a snapshot keeps it (its settings come from the engine that
@@ -170,6 +173,7 @@ impl SchedulerActor {
             starving: 0,
             spent: Money::ZERO,
             request_events: false,
+            settlements: false,
         })
     }
 
@@ -210,6 +214,7 @@ impl SchedulerActor {
             starving: image.starving,
             spent: image.spent,
             request_events: false,
+            settlements: false,
         }
     }
 
@@ -247,6 +252,13 @@ impl SchedulerActor {
     /// Publishes every request's lifecycle on the bus (see the field).
     pub fn with_request_events(mut self, on: bool) -> Self {
         self.request_events = on;
+        self.settlements |= on;
+        self
+    }
+
+    /// Hands back each settlement without publishing lifecycle events (see the field).
+    pub fn with_settlements(mut self, on: bool) -> Self {
+        self.settlements |= on;
         self
     }
 
@@ -592,7 +604,7 @@ impl Handler<Finish> for SchedulerActor {
             let settled = self.finish(completion, now);
             // Only a driver that follows each request (the live engine) wants these; a
             // replay would pay an allocation per finish for nothing.
-            if let Some(settled) = settled.filter(|_| self.request_events) {
+            if let Some(settled) = settled.filter(|_| self.settlements) {
                 out.finished.push(settled);
             }
         }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use quartermaster::live::server::{self, TokenStore};
 use quartermaster::live::vault::{KEY_VARIABLE, Vault, VaultKey};
 use quartermaster::live::{self, LiveConfig, LiveEngine};
-use quartermaster::model::ClientId;
+use quartermaster::model::{ClientId, Timestamp};
 use quartermaster::sim::{self, RunOptions};
 use zeroize::Zeroizing;
 
@@ -93,6 +93,59 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Recorded live traffic as a scenario.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
+    /// Replay recorded traffic as it was, then with changes, and compare the two.
+    Replay {
+        /// A live database (its journal and trace archive) or a trace scenario (.ron).
+        source: PathBuf,
+        /// The changes (RON): scheduler weights, quota limits, pool sizes and prices,
+        /// tier budgets, autoscale bounds, downgrade on or off.
+        #[arg(long = "with")]
+        with: Option<PathBuf>,
+        /// Write both reports as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Draw the baseline's time series to this SVG, the changed one's beside it
+        /// (`NAME.changed.svg`).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// From a database: the window's start (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// From a database: the window's end (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// From a database: the settings it was served with (as `qm serve --config`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TraceCommand {
+    /// Turn a live database's journal and trace archive into a scenario whose workload is
+    /// the recorded traffic.
+    Export {
+        /// The live engine's SQLite database.
+        db: PathBuf,
+        /// The window's start (RFC 3339; default: the first command).
+        #[arg(long)]
+        from: Option<String>,
+        /// The window's end (RFC 3339; default: the last command).
+        #[arg(long)]
+        to: Option<String>,
+        /// Where the scenario goes (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The settings the database was served with (as `qm serve --config`): the export
+        /// replays the journal with them to learn each request's fate.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -214,6 +267,46 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Trace {
+            command:
+                TraceCommand::Export {
+                    db,
+                    from,
+                    to,
+                    out,
+                    config,
+                },
+        } => match trace_export(&db, from, to, out.as_deref(), config.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Replay {
+            source,
+            with,
+            json,
+            plot,
+            from,
+            to,
+            config,
+        } => {
+            let window = Window { from, to, config };
+            match replay(
+                &source,
+                with.as_deref(),
+                json.as_deref(),
+                plot.as_deref(),
+                window,
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Token { command } => match token(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -318,6 +411,158 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Which part of a database to trace, with which settings.
+struct Window {
+    from: Option<String>,
+    to: Option<String>,
+    config: Option<PathBuf>,
+}
+
+impl Window {
+    fn options(&self) -> Result<live::trace::TraceOptions, String> {
+        let instant = |flag: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(|t| Timestamp::parse(t).map_err(|e| format!("{flag}: {e}")))
+                .transpose()
+        };
+        let config = match self.config.as_deref().map(LiveConfig::load).transpose() {
+            Ok(config) => config.unwrap_or_default(),
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok(live::trace::TraceOptions {
+            from: instant("--from", &self.from)?,
+            to: instant("--to", &self.to)?,
+            config,
+        })
+    }
+}
+
+fn export_trace(db: &Path, window: &Window) -> Result<live::trace::Exported, String> {
+    let options = window.options()?;
+    let started = std::time::Instant::now();
+    let exported =
+        live::trace::export(db, &options).map_err(|e| format!("{}: {e}", db.display()))?;
+    let trace = exported
+        .scenario
+        .trace
+        .as_ref()
+        .map_or(0, |t| t.arrivals.len());
+    eprintln!(
+        "traced {trace} requests from {} commands of {} in {:.2}s",
+        exported.commands,
+        db.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if !exported.skipped.is_empty() {
+        let skipped: Vec<String> = exported
+            .skipped
+            .iter()
+            .map(|(op, n)| format!("{n} {op}"))
+            .collect();
+        eprintln!(
+            "not replayed (a scenario has no place for them): {}",
+            skipped.join(", ")
+        );
+    }
+    Ok(exported)
+}
+
+fn trace_export(
+    db: &Path,
+    from: Option<String>,
+    to: Option<String>,
+    out: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<(), String> {
+    let window = Window {
+        from,
+        to,
+        config: config.map(Path::to_owned),
+    };
+    let exported = export_trace(db, &window)?;
+    let text = sim::trace::to_ron(&exported.scenario).map_err(|e| e.to_string())?;
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn replay(
+    source: &Path,
+    with: Option<&Path>,
+    json: Option<&Path>,
+    plot: Option<&Path>,
+    window: Window,
+) -> Result<(), String> {
+    let is_scenario = source.extension().is_some_and(|e| e == "ron");
+    let scenario = if is_scenario {
+        if window.from.is_some() || window.to.is_some() || window.config.is_some() {
+            return Err(
+                "--from, --to and --config apply to a database; a trace file is replayed whole"
+                    .into(),
+            );
+        }
+        let started = std::time::Instant::now();
+        let scenario = sim::load_file(source).map_err(|e| e.to_string())?;
+        eprintln!(
+            "loaded {} in {:.2}s",
+            source.display(),
+            started.elapsed().as_secs_f64()
+        );
+        scenario
+    } else {
+        export_trace(source, &window)?.scenario
+    };
+    if scenario.trace.is_none() {
+        return Err(format!(
+            "{}: not a trace (it has no `trace`); `qm run` replays a generated workload",
+            source.display()
+        ));
+    }
+    let changes = with
+        .map(sim::Changes::load)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let comparison =
+        sim::replay(&scenario, changes.as_ref(), &RunOptions::default()).map_err(|e| {
+            match (&e, with) {
+                (sim::ReplayError::Invalid { error, .. }, Some(path)) => {
+                    format!("{}: {error}", path.display())
+                }
+                _ => e.to_string(),
+            }
+        })?;
+    eprintln!(
+        "replayed in {:.2}s (baseline {:.2}s{})",
+        started.elapsed().as_secs_f64(),
+        comparison.baseline.wall.as_secs_f64(),
+        comparison
+            .changed
+            .as_ref()
+            .map(|c| format!(", changed {:.2}s", c.wall.as_secs_f64()))
+            .unwrap_or_default()
+    );
+    print!("{}", comparison.render());
+    if let Some(path) = json {
+        std::fs::write(path, comparison.to_json())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = plot {
+        sim::write_svg(&comparison.baseline, path).map_err(|e| e.to_string())?;
+        if let Some(changed) = &comparison.changed {
+            let stem = path
+                .file_stem()
+                .map_or_else(|| "replay".into(), |s| s.to_string_lossy().into_owned());
+            let other = path.with_file_name(format!("{stem}.changed.svg"));
+            sim::write_svg(changed, &other).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs a vault command; its error is printed as is.

@@ -458,6 +458,7 @@ impl LiveEngine {
             samples_kept: SAMPLES_KEPT,
             subscribers: Some(events.clone()),
             request_events: true,
+            settlements: false,
         };
         let (system, arbiter) = start_system()?;
         let (driver, covers, entries) = Self::rebuild(stored, setup, &config, &arbiter).await?;

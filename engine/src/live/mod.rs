@@ -12,6 +12,7 @@ mod lease;
 pub mod server;
 mod snapshot;
 mod storage;
+pub mod trace;
 pub mod vault;
 
 pub use command::Command;

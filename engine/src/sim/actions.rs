@@ -4,7 +4,7 @@ use super::agenda::Happening;
 use super::error::RunError;
 use super::runner::Run;
 use super::scenario::Action;
-use crate::actors::Dispatches;
+use crate::actors::{CreditOp, Dispatches};
 use crate::config::secs;
 use crate::model::Timestamp;
 
@@ -27,6 +27,23 @@ impl Run<'_> {
             Action::PoolPrice { pool, price } => self.fleet.set_pool_price(pool, *price).await?,
             Action::QuotaLimit { quota, limit } => {
                 self.fleet.set_quota_limit(quota, *limit).await?;
+                Dispatches::default()
+            }
+            Action::Quota { quota } => {
+                self.fleet.set_quota(quota.clone()).await?;
+                Dispatches::default()
+            }
+            Action::TopUp { client, amount } => {
+                self.fleet.client(client)?;
+                let op = CreditOp::TopUp {
+                    client: client.clone(),
+                    amount: *amount,
+                };
+                self.fleet
+                    .scheduler()
+                    .send(op)
+                    .await?
+                    .map_err(|e| RunError::Fleet(e.to_string()))?;
                 Dispatches::default()
             }
             Action::ClientJoins { client } | Action::ClientLeaves { client } => {

@@ -30,6 +30,14 @@ pub enum Happening {
     Scenario {
         index: usize,
     },
+    /// The next recorded arrival of the trace.
+    Traced,
+    /// A recorded cancellation of a traced request.
+    Cancel {
+        request: RequestId,
+    },
+    /// The monitor samples at an instant the recording sampled at.
+    RecordedTick,
 }
 
 #[derive(Debug)]

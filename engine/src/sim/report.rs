@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::arrival::Arrivals;
 use super::distribution::Distribution;
 use super::scenario::Scenario;
+use super::trace::{Decision, TraceTally};
 use crate::actors::{
     AlertSummary, ClientStats, LedgerView, PoolHistory, ResourceUse, Sample, ScalingEvent, Snapshot,
 };
@@ -40,6 +41,12 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bookings: Option<BookingReport>,
     pub series: Vec<Sample>,
+    /// Present when the scenario replays a trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceTally>,
+    /// What was decided about each traced request, in trace order (not in the JSON).
+    #[serde(skip)]
+    pub decisions: Vec<Decision>,
     /// Wall-clock facts of this replay; excluded from the determinism guarantee.
     #[serde(skip)]
     pub wall: Duration,
@@ -202,6 +209,7 @@ pub(super) struct Inputs<'a> {
     pub alerts: AlertReport,
     pub wall: Duration,
     pub ended_at: Timestamp,
+    pub traced: Option<(TraceTally, Vec<Decision>)>,
 }
 
 pub(super) fn build(inputs: Inputs<'_>) -> Report {
@@ -292,6 +300,8 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
         bookings: inputs.bookings,
         series: inputs.samples,
         wall: inputs.wall,
+        trace: inputs.traced.as_ref().map(|(tally, _)| tally.clone()),
+        decisions: inputs.traced.map(|(_, d)| d).unwrap_or_default(),
     }
 }
 

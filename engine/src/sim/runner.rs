@@ -14,13 +14,18 @@ use super::bookings::BookingDesk;
 pub use super::error::RunError;
 use super::report::{self, Report};
 use super::scenario::{Action, Scenario};
+use super::trace::{Decision, Hold, TraceArrival, TraceTally, exact};
 use super::workload::Generator;
-use crate::actors::{Completion, Dispatches, Fleet, FleetSetup, GetLedger, TakeSnapshot};
+use crate::actors::{
+    Batching, CancelRequest, Completion, Dispatches, Fleet, FleetSetup, GetLedger, Job, JobVariant,
+    TakeSnapshot,
+};
 use crate::clock::{SharedClock, VirtualClock};
 use crate::config::{MonitorSettings, SchedulerSettings, secs};
-use crate::model::{RequestId, SeqIdMap, Timestamp};
+use crate::model::{PoolId, RequestId, SeqIdMap, Timestamp};
 use crate::policy::alert::AlertFilter;
 use crate::policy::batch::BatchRule;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -62,10 +67,30 @@ pub(super) struct Run<'s> {
     /// Service time of each request that has not finished, for its finish event.
     pub(super) service_of: SeqIdMap<RequestId, Duration>,
     next_request: u64,
+    /// The recorded traffic being replayed, if the scenario has a trace.
+    traced: Option<Traced>,
+}
+
+/// A trace being replayed: what comes next, how each request is held, what was decided.
+struct Traced {
+    next: usize,
+    holds: Vec<Hold>,
+    /// The trace position of each request submitted from it.
+    index: SeqIdMap<RequestId, usize>,
+    /// The members of each formed batch.
+    batches: SeqIdMap<RequestId, Vec<RequestId>>,
+    /// Batch groups registered so far: (client, class, name, size, wait bits).
+    groups: BTreeMap<(usize, usize, String, u32, u64), usize>,
+    decisions: Vec<Decision>,
+    assumed_service: u64,
 }
 
 /// The fleet of a scenario at its start.
-async fn assemble(scenario: &Scenario, clock: SharedClock) -> Result<Fleet, RunError> {
+async fn assemble(
+    scenario: &Scenario,
+    clock: SharedClock,
+    virtual_clock: &VirtualClock,
+) -> Result<Fleet, RunError> {
     let setup = FleetSetup {
         clock,
         scheduler: SchedulerSettings::try_from(&scenario.scheduler)?,
@@ -74,8 +99,13 @@ async fn assemble(scenario: &Scenario, clock: SharedClock) -> Result<Fleet, RunE
         samples_kept: usize::MAX,
         subscribers: None,
         request_events: false,
+        // A trace replay follows each request's settlement, as the live engine does.
+        settlements: scenario.trace.is_some(),
     };
     let mut fleet = Fleet::start(setup, &Arbiter::current())?;
+    // A recording's fleet measured waiting from its own origin: built there, it ranks
+    // ties exactly as the recording did.
+    virtual_clock.advance_to(scenario.start);
     for pool in &scenario.pools {
         fleet.add_pool(pool.clone()).await?;
     }
@@ -107,9 +137,15 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
     let end = start + secs(scenario.duration_secs);
     // Work still queued this long after the arrivals stop is reported as unfinished.
     let drain_until = end + secs(scenario.duration_secs.max(86_400.0));
-    let virtual_clock = VirtualClock::starting_at(start);
+    let origin = scenario
+        .trace
+        .as_ref()
+        .and_then(|t| t.origin)
+        .filter(|o| *o <= start)
+        .unwrap_or(start);
+    let virtual_clock = VirtualClock::starting_at(origin);
     let clock: SharedClock = Arc::new(virtual_clock.clone());
-    let fleet = assemble(&scenario, clock.clone()).await?;
+    let fleet = assemble(&scenario, clock.clone(), &virtual_clock).await?;
 
     // One batch group per kind that batches: a kind belongs to one workload, so its
     // requests are alike and of one client.
@@ -154,6 +190,18 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
         end,
         service_of: SeqIdMap::default(),
         next_request: 0,
+        traced: scenario.trace.as_ref().map(|trace| {
+            let (holds, assumed_service) = trace.holds(start);
+            Traced {
+                next: 0,
+                decisions: vec![Decision::default(); holds.len()],
+                holds,
+                index: SeqIdMap::default(),
+                batches: SeqIdMap::default(),
+                groups: BTreeMap::new(),
+                assumed_service,
+            }
+        }),
     };
     run.schedule_first_events();
 
@@ -194,15 +242,30 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
             }
             Happening::Finish { request } => {
                 run.service_of.remove(&request);
+                let actual = run.traced.as_ref().and_then(|t| t.actual(request));
                 run.fleet
                     .finish(vec![Completion {
                         request,
-                        actual: None,
+                        actual,
                         used: None,
                         expired_lease: None,
                     }])
                     .await?
             }
+            Happening::Traced => {
+                if run.next_request >= max_requests {
+                    continue;
+                }
+                run.traced_arrival().await?
+            }
+            Happening::Cancel { request } => {
+                run.service_of.remove(&request);
+                let (_, mut out) = run.fleet.scheduler().send(CancelRequest(request)).await?;
+                // Withdrawn by its own client: cancelled, not refused (as live).
+                out.refused.retain(|(id, _)| *id != request);
+                out
+            }
+            Happening::RecordedTick => run.fleet.tick().await?,
             Happening::Wake => {
                 if !run.agenda.take_wake(now) {
                     continue;
@@ -248,11 +311,100 @@ impl Run<'_> {
                 }
             }
         }
+        // A trace's events are at recorded instants, kept to the nanosecond.
+        let traced = self.scenario.trace.is_some();
         for (index, event) in self.scenario.events.iter().enumerate() {
-            self.agenda
-                .push(start + secs(event.at_secs), Happening::Scenario { index });
+            let at = if traced {
+                exact(event.at_secs)
+            } else {
+                secs(event.at_secs)
+            };
+            self.agenda.push(start + at, Happening::Scenario { index });
         }
-        self.agenda.push(start, Happening::Tick);
+        match self.scenario.trace.as_ref() {
+            Some(trace) => {
+                if let Some(first) = trace.arrivals.first() {
+                    self.agenda.push(start + exact(first.0), Happening::Traced);
+                }
+                match &trace.ticks {
+                    Some(ticks) => {
+                        for tick in ticks {
+                            self.agenda
+                                .push(start + exact(*tick), Happening::RecordedTick);
+                        }
+                    }
+                    None => self.agenda.push(start, Happening::Tick),
+                }
+            }
+            None => self.agenda.push(start, Happening::Tick),
+        }
+    }
+
+    /// The trace's next recorded request arrives now; the one after it is scheduled.
+    async fn traced_arrival(&mut self) -> Result<Dispatches, RunError> {
+        let scenario: &Scenario = self.scenario;
+        let trace = scenario.trace.as_ref().expect("a traced run has a trace");
+        let Some(traced) = self.traced.as_mut() else {
+            return Ok(Dispatches::default());
+        };
+        let i = traced.next;
+        traced.next += 1;
+        if let Some(next) = trace.arrivals.get(i + 1) {
+            self.agenda
+                .push(self.start + exact(next.0), Happening::Traced);
+        }
+        let TraceArrival(_, client, class, urgency, needs, estimate, _, extra) = &trace.arrivals[i];
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        let client = self.fleet.client(client)?;
+        let variant = |needs: &[(PoolId, u64)], estimate: Option<crate::model::Money>| {
+            Ok::<_, RunError>(JobVariant {
+                needs: needs
+                    .iter()
+                    .map(|(pool, amount)| Ok((self.fleet.pool(pool)?, *amount)))
+                    .collect::<Result<_, RunError>>()?,
+                estimate,
+            })
+        };
+        let primary = variant(needs, *estimate)?;
+        let alternative = match extra.as_ref().and_then(|e| e.alternative.as_ref()) {
+            Some((needs, estimate)) => Some(Box::new(variant(needs, *estimate)?)),
+            None => None,
+        };
+        let batching = match extra.as_ref().and_then(|e| e.batch.as_ref()) {
+            Some((name, size, wait)) => {
+                let key = (client, class.index(), name.clone(), *size, wait.to_bits());
+                match traced.groups.get(&key) {
+                    Some(group) => Batching::Joins(*group),
+                    None => {
+                        let rule = BatchRule::new(*size, secs(*wait))
+                            .map_err(|e| e.within(format!("trace.arrivals[{i}].7.batch")))?;
+                        let group = self.fleet.add_batch_rule(rule).await?;
+                        traced.groups.insert(key, group);
+                        Batching::Joins(group)
+                    }
+                }
+            }
+            None => Batching::Alone,
+        };
+        traced.index.insert(id, i);
+        match traced.holds[i] {
+            Hold::For(service, _) => {
+                self.service_of.insert(id, service);
+            }
+            Hold::Until(Some(at)) => self.agenda.push(at, Happening::Cancel { request: id }),
+            Hold::Until(None) => {}
+        }
+        let job = Job {
+            id,
+            client,
+            class: *class,
+            urgency: *urgency,
+            primary,
+            alternative,
+            batching,
+        };
+        Ok(self.fleet.submit(vec![job]).await?)
     }
 
     /// A request of `workload` arrives now; the next one is scheduled.
@@ -294,6 +446,9 @@ impl Run<'_> {
     /// Follows what the fleet set going: finishes of started requests at the end of their
     /// service, batches as long as their longest member, the next wake.
     fn follow(&mut self, out: Dispatches, now: Timestamp) {
+        if let Some(traced) = self.traced.as_mut() {
+            traced.follow(&out, now);
+        }
         for batch in out.batched {
             let longest = batch
                 .members
@@ -362,6 +517,62 @@ impl Run<'_> {
             alerts,
             wall: wall_started.elapsed(),
             ended_at,
+            traced: self.traced.map(|t| {
+                let tally = TraceTally::new(&t.decisions, t.assumed_service);
+                (tally, t.decisions)
+            }),
         }))
+    }
+}
+
+impl Traced {
+    /// The recorded actual cost of a traced request, or of a batch (its members' sum, if
+    /// every member's was recorded).
+    fn actual(&self, request: RequestId) -> Option<crate::model::Money> {
+        let of = |id: &RequestId| match self.index.get(id).map(|i| self.holds[*i]) {
+            Some(Hold::For(_, actual)) => actual,
+            _ => None,
+        };
+        match self.batches.get(&request) {
+            Some(members) => members.iter().map(of).sum(),
+            None => of(&request),
+        }
+    }
+
+    /// Notes what was decided about the traced requests.
+    fn follow(&mut self, out: &Dispatches, now: Timestamp) {
+        for formed in &out.batched {
+            self.batches.insert(formed.id, formed.members.clone());
+        }
+        for started in &out.started {
+            let members = self
+                .batches
+                .get(&started.request)
+                .cloned()
+                .unwrap_or_else(|| vec![started.request]);
+            for member in members {
+                if let Some(i) = self.index.get(&member) {
+                    let decision = &mut self.decisions[*i];
+                    decision.started_at = Some(now);
+                    decision.downgraded = started.downgraded;
+                }
+            }
+        }
+        for (job, refusal) in &out.refused {
+            let members = self.batches.get(job).cloned().unwrap_or_else(|| vec![*job]);
+            for member in members {
+                if let Some(i) = self.index.get(&member) {
+                    let decision = &mut self.decisions[*i];
+                    if decision.started_at.is_none() && decision.refused.is_none() {
+                        decision.refused = Some(refusal.reason.as_str().to_owned());
+                    }
+                }
+            }
+        }
+        for settled in &out.finished {
+            if let Some(i) = self.index.get(&settled.request) {
+                self.decisions[*i].charged = Some(settled.charged);
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use super::arrival::Arrivals;
 use super::distribution::Distribution;
+use super::trace::Trace;
 use crate::config::MonitorSettings;
 pub use crate::config::{MonitorConfig, OffPeak, SchedulerConfig};
 use crate::model::{
@@ -46,6 +47,9 @@ pub struct Scenario {
     pub bookings: Vec<BookingWorkload>,
     #[serde(default)]
     pub events: Vec<TimedEvent>,
+    /// Recorded traffic replayed as it arrived (`qm trace export` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
 }
 
 /// One client's stream of requests.
@@ -175,6 +179,15 @@ pub enum Action {
     },
     ClientLeaves {
         client: ClientId,
+    },
+    /// Sets a quota whole: a new one, or every field of one already set.
+    Quota {
+        quota: Quota,
+    },
+    /// Credit paid into a client's account.
+    TopUp {
+        client: ClientId,
+        amount: Money,
     },
 }
 
@@ -418,7 +431,42 @@ impl Scenario {
                         &mut problems,
                     );
                 }
+                Action::Quota { quota } => {
+                    if let Err(e) = quota.validate() {
+                        problems.push(e.within(format!("{field}.quota")));
+                    }
+                    if let QuotaScope::Client(client) = &quota.scope {
+                        check_ref(
+                            &client_ids,
+                            client.as_str(),
+                            &format!("{field}.quota.scope"),
+                            "clients",
+                            &mut problems,
+                        );
+                    }
+                }
+                Action::TopUp { client, amount } => {
+                    check_ref(
+                        &client_ids,
+                        client.as_str(),
+                        &format!("{field}.client"),
+                        "clients",
+                        &mut problems,
+                    );
+                    if amount.is_negative() {
+                        problems.push(ValidationError::new(
+                            format!("{field}.amount"),
+                            amount,
+                            "zero or more",
+                        ));
+                    }
+                }
             }
+        }
+        if let Some(trace) = &self.trace {
+            let pools = pool_ids.iter().map(String::as_str).collect();
+            let clients = client_ids.iter().map(String::as_str).collect();
+            trace.problems(&pools, &clients, &mut problems);
         }
         problems
     }
