@@ -80,7 +80,9 @@ pub fn decide(
     config.validate()?;
     let scheduler = SchedulerSettings::try_from(&config.scheduler)?;
     let monitor = MonitorSettings::try_from(&config.monitor)?;
-    let leases = config.leases.clone();
+    // Every request's fate is read from the records at the end: none may be forgotten.
+    let mut config = config.clone();
+    config.storage.keep_ended_requests = usize::MAX;
     let entries = entries.to_vec();
     let system = System::new();
     system.block_on(async move {
@@ -99,7 +101,7 @@ pub fn decide(
                 settlements: false,
             };
             let fleet = Fleet::start(setup, &Arbiter::current())?;
-            let mut driver = Driver::new(clock, fleet, leases);
+            let mut driver = Driver::new(clock, fleet, &config);
             for entry in &entries {
                 driver.clock.advance_to(entry.at);
                 if let Err(e) = driver.apply(&entry.command).await {

@@ -260,12 +260,19 @@ async fn drive(scenario: Scenario, options: RunOptions) -> Result<Report, RunErr
             }
             Happening::Cancel { request } => {
                 run.service_of.remove(&request);
-                let (_, mut out) = run.fleet.scheduler().send(CancelRequest(request)).await?;
+                let (_, mut out) = run
+                    .fleet
+                    .scheduler()
+                    .send(CancelRequest {
+                        request,
+                        expired_lease: None,
+                    })
+                    .await?;
                 // Withdrawn by its own client: cancelled, not refused (as live).
                 out.refused.retain(|(id, _)| *id != request);
                 out
             }
-            Happening::RecordedTick => run.fleet.tick().await?,
+            Happening::RecordedTick => run.fleet.tick(Vec::new()).await?,
             Happening::Wake => {
                 if !run.agenda.take_wake(now) {
                     continue;
