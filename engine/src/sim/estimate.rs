@@ -47,11 +47,15 @@ impl Default for RunLimits {
 
 impl RunEstimate {
     pub fn of(scenario: &Scenario) -> RunEstimate {
-        let arrivals: f64 = scenario
-            .workloads
-            .iter()
-            .map(|w| w.arrivals.mean_rate() * scenario.duration_secs)
-            .sum();
+        // A trace's arrivals are counted as they are; they are already in memory, and
+        // replayed work queues no further than it did when it was recorded.
+        let recorded = scenario.trace.as_ref().map_or(0, |t| t.arrivals.len()) as f64;
+        let arrivals: f64 = recorded
+            + scenario
+                .workloads
+                .iter()
+                .map(|w| w.arrivals.mean_rate() * scenario.duration_secs)
+                .sum::<f64>();
         let requests = scenario
             .max_requests
             .map_or(arrivals, |cap| arrivals.min(cap as f64));
