@@ -16,8 +16,9 @@ SEEDS = [1, 2]
 
 @pytest.fixture
 def tiny_mmc(small_mmc: dict) -> dict:
-    """The shipped M/M/c cut to 300 requests a run."""
+    """The shipped M/M/c cut to 300 requests a run, and to two minutes (of monitor ticks)."""
     small_mmc["max_requests"] = 300
+    small_mmc["duration_secs"] = 120.0
     return small_mmc
 
 
@@ -80,7 +81,7 @@ def test_paths_reach_list_items_by_id_and_the_scenario_comes_in_any_form(
     assert by_id[0]["pools.servers.kind.slot.slots"] == 9
     assert by_id[0]["wait_p99"] == by_index[0]["wait_p99"]
     # No parameters: the scenario as it is, once a seed; from its file this time.
-    grid = {"max_requests": [300]}
+    grid = {"max_requests": [300], "duration_secs": [60.0]}
     from_file = qm.sweep(scenarios_dir / "mmc.ron", grid, [1], executor="serial", as_frame=False)
     assert from_file[0]["submitted"] == 300
     plain = qm.sweep(tiny_mmc, {}, [1, 2], executor="serial", as_frame=False)
@@ -176,16 +177,16 @@ def test_ray_missing_says_how_to_install_it(tiny_mmc, monkeypatch):
 
 def test_the_command_line_writes_the_table_as_csv(tiny_mmc, tmp_path, scenarios_dir, capsys):
     grid = tmp_path / "grid.toml"
-    grid.write_text(f'"{SLOTS}" = [7, 9]\n"max_requests" = [200]\n')
+    grid.write_text(f'"{SLOTS}" = [7, 9]\n"max_requests" = [200]\n"duration_secs" = [60.0]\n')
     out = tmp_path / "sweep.csv"
     scenario = str(scenarios_dir / "mmc.ron")
     args = [scenario, str(grid), "--seeds", "1..2", "--executor", "serial", "--csv", str(out)]
     assert main(args) == 0
     lines = out.read_text().splitlines()
-    assert lines[0].startswith(f"{SLOTS},max_requests,seed,submitted,")
-    assert [line.split(",")[:4] for line in lines[1:]] == [
-        ["7", "200", "1", "200"], ["7", "200", "2", "200"],
-        ["9", "200", "1", "200"], ["9", "200", "2", "200"],
+    assert lines[0].startswith(f"{SLOTS},max_requests,duration_secs,seed,submitted,")
+    assert [line.split(",")[:5] for line in lines[1:]] == [
+        ["7", "200", "60.0", "1", "200"], ["7", "200", "60.0", "2", "200"],
+        ["9", "200", "60.0", "1", "200"], ["9", "200", "60.0", "2", "200"],
     ]  # fmt: skip
     grid.write_text('"pools.0.kind.slot.seats" = [7]\n')
     assert main([scenario, str(grid), "--executor", "serial"]) == 2
