@@ -168,8 +168,9 @@ def test_ray_missing_says_how_to_install_it(tiny_mmc, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
-    for executor in ("ray", "ray://head:10001"):
-        with pytest.raises(qm.MissingDependency, match=r"pip install 'ray>=2\.9,<3'") as raised:
+    for executor, package in (("ray", "ray"), ("ray://head:10001", r"ray\[client\]")):
+        install = rf"pip install '{package}>=2\.9,<3'"
+        with pytest.raises(qm.MissingDependency, match=install) as raised:
             qm.sweep(tiny_mmc, {}, [1], executor=executor)
         assert raised.value.field == "executor"
         assert isinstance(raised.value, ImportError)

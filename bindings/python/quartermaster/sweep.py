@@ -257,16 +257,18 @@ def _processes(jobs: list[Job]) -> list[Row]:
         return _on_executor(pool, jobs)
 
 
-def _import_ray() -> Any:
+def _import_ray(executor: str) -> Any:
+    # A Ray client address (ray://) also needs the client extra (grpcio).
+    package = "ray[client]>=2.9,<3" if executor.startswith("ray://") else "ray>=2.9,<3"
     try:
         import ray
     except ImportError as e:
         error = MissingDependency(
-            "executor='ray' needs Ray, which is not installed here: "
-            "pip install 'quartermaster[ray]' (or pip install 'ray>=2.9,<3')"
+            f"executor={executor!r} needs Ray, which is not installed here: "
+            f"pip install '{package}'"
         )
-        error.field, error.value = "executor", "ray"
-        error.expected = "the ray package installed (pip install 'ray>=2.9,<3')"
+        error.field, error.value = "executor", repr(executor)
+        error.expected = f"the ray package installed (pip install '{package}')"
         raise error from e
     return ray
 
@@ -275,7 +277,7 @@ def _on_ray(address: str | None, jobs: list[Job]) -> list[Row]:
     """Each run a Ray task. Uses the Ray connection this process already has; otherwise
     connects to `address` (None: `RAY_ADDRESS`, or a local instance started for this sweep)
     and disconnects afterwards."""
-    ray = _import_ray()
+    ray = _import_ray(address or "ray")
     connected_here = False
     if not ray.is_initialized():
         try:
@@ -306,10 +308,10 @@ def _runner(executor: Executor | str | None) -> Callable[[list[Job]], list[Row]]
     if executor == "serial":
         return _serial
     if executor == "ray":
-        _import_ray()
+        _import_ray(executor)
         return lambda jobs: _on_ray(None, jobs)
     if isinstance(executor, str) and executor.startswith("ray://"):
-        _import_ray()
+        _import_ray(executor)
         return lambda jobs: _on_ray(executor, jobs)
     raise _invalid("executor", executor, f"a concurrent.futures.Executor, None or {_EXECUTOR_NAMES}")
 
