@@ -34,7 +34,9 @@ if __name__ == "__main__":
         as_frame=False,
     )
 
-    print(f"{'servers':>7} {'mean wait s':>11} {'p99 wait s':>10} {'spend $':>8} {'capacity $':>10}")
+    print(
+        f"{'servers':>7} {'mean wait s':>11} {'p99 wait s':>10} {'spend $':>8} {'capacity $':>10}"
+    )
     for servers in SERVERS:
         runs = [row for row in rows if row["pools.servers.kind.slot.slots"] == servers]
         mean = sum(row["wait_mean"] for row in runs) / len(runs)

@@ -1,5 +1,6 @@
 """quartermaster.sweep: the table, determinism across executors, and bad input."""
 
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -96,16 +97,7 @@ def test_a_dataframe_when_pandas_is_installed(tiny_mmc):
 
 
 def test_as_frame_true_without_pandas_says_how_to_install_it(tiny_mmc, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_pandas(name, *args, **kwargs):
-        if name == "pandas":
-            raise ImportError("No module named 'pandas'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` now raises ImportError
     assert isinstance(qm.sweep(tiny_mmc, {}, [1], executor="serial"), list)
     with pytest.raises(qm.MissingDependency, match="pip install pandas"):
         qm.sweep(tiny_mmc, {}, [1], executor="serial", as_frame=True)
@@ -165,8 +157,6 @@ def test_an_unknown_executor_lists_the_choices(tiny_mmc, executor):
 
 
 def test_ray_missing_says_how_to_install_it(tiny_mmc, monkeypatch):
-    import sys
-
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     for executor, package in (("ray", "ray"), ("ray://head:10001", r"ray\[client\]")):
         install = rf"pip install '{package}>=2\.9,<3'"

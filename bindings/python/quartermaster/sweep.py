@@ -22,6 +22,7 @@ From the command line (the grid as TOML or JSON, dotted paths quoted), as CSV:
 from __future__ import annotations
 
 import copy
+import importlib
 import itertools
 import json
 import logging
@@ -264,8 +265,7 @@ def _import_ray(executor: str) -> Any:
         import ray
     except ImportError as e:
         error = MissingDependency(
-            f"executor={executor!r} needs Ray, which is not installed here: "
-            f"pip install '{package}'"
+            f"executor={executor!r} needs Ray, which is not installed here: pip install '{package}'"
         )
         error.field, error.value = "executor", repr(executor)
         error.expected = f"the ray package installed (pip install '{package}')"
@@ -288,12 +288,13 @@ def _on_ray(address: str | None, jobs: list[Job]) -> list[Row]:
         connected_here = True
     try:
         task = ray.remote(num_cpus=1)(_run_one)
-        scenarios: dict[int, Any] = {}
+        stored: dict[int, Any] = {}
         refs = []
         for scenario, seed in jobs:
             # One copy of each combination in the object store, shared by its seeds.
-            ref = scenarios.setdefault(id(scenario), ray.put(scenario))
-            refs.append(task.remote(ref, seed))
+            if id(scenario) not in stored:
+                stored[id(scenario)] = ray.put(scenario)
+            refs.append(task.remote(stored[id(scenario)], seed))
         return list(ray.get(refs))
     finally:
         if connected_here:
@@ -313,7 +314,9 @@ def _runner(executor: Executor | str | None) -> Callable[[list[Job]], list[Row]]
     if isinstance(executor, str) and executor.startswith("ray://"):
         _import_ray(executor)
         return lambda jobs: _on_ray(executor, jobs)
-    raise _invalid("executor", executor, f"a concurrent.futures.Executor, None or {_EXECUTOR_NAMES}")
+    raise _invalid(
+        "executor", executor, f"a concurrent.futures.Executor, None or {_EXECUTOR_NAMES}"
+    )
 
 
 # ---- the table --------------------------------------------------------------------------
@@ -323,7 +326,7 @@ def _table(rows: list[Row], columns: list[str], as_frame: bool | None) -> Any:
     if as_frame is False:
         return rows
     try:
-        import pandas
+        pandas = importlib.import_module("pandas")
     except ImportError as e:
         if as_frame is None:
             return rows
@@ -425,7 +428,8 @@ def _seed_list(text: str) -> list[int]:
             return list(range(int(first), int(last) + 1))
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise _invalid("--seeds", text, 'integers such as "1,2,3" or a range such as "0..9"')
+        expected = 'integers such as "1,2,3" or a range such as "0..9"'
+        raise _invalid("--seeds", text, expected) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -438,7 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("scenario", help="the scenario (.ron)")
     parser.add_argument(
-        "grid", help='the grid: TOML (or .json) of dotted paths to lists, e.g. "pools.0.kind.slot.slots" = [8, 10]'
+        "grid",
+        help="the grid: TOML (or .json) of dotted paths to lists of values,"
+        ' e.g. "pools.0.kind.slot.slots" = [8, 10]',
     )
     parser.add_argument("--seeds", default="1", help='"1,2,3" or "0..9" (default 1)')
     parser.add_argument(
