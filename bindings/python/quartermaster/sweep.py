@@ -275,8 +275,9 @@ def _import_ray(executor: str) -> Any:
 
 def _on_ray(address: str | None, jobs: list[Job]) -> list[Row]:
     """Each run a Ray task. Uses the Ray connection this process already has; otherwise
-    connects to `address` (None: `RAY_ADDRESS`, or a local instance started for this sweep)
-    and disconnects afterwards."""
+    connects to `address` (None: what a bare `ray.init()` finds: `RAY_ADDRESS`, a cluster
+    `ray start` left on this machine, or a local instance started for this sweep) and
+    disconnects afterwards."""
     ray = _import_ray(address or "ray")
     connected_here = False
     if not ray.is_initialized():
