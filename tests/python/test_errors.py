@@ -22,12 +22,14 @@ def test_the_hierarchy():
         qm.BookingConflict,
         qm.VaultKeyError,
         qm.StorageError,
+        qm.MissingDependency,
     ):
         assert issubclass(error, qm.QuartermasterError)
     assert issubclass(qm.QuotaExceeded, qm.RequestRefused)
     assert issubclass(qm.BudgetExceeded, qm.RequestRefused)
     assert issubclass(qm.InvalidInput, ValueError)
     assert issubclass(qm.NotFound, LookupError)
+    assert issubclass(qm.MissingDependency, ImportError)
 
 
 def test_scenario_errors_name_the_problem(tmp_path, small_mmc):

@@ -1,6 +1,7 @@
 """Quartermaster: scheduling and resource management for fleets of AI agents.
 
-Simulate with `run_scenario` / `Scenario`; embed the durable live engine with
+Simulate with `run_scenario` / `Scenario`, and over a grid of parameters and seeds with
+`sweep` (processes, any executor, or Ray); embed the durable live engine with
 `LiveEngine`, or call a `qm serve` with the same methods through `Client` (`AsyncClient`
 for asyncio); keep credentials in the `Vault`.
 """
@@ -13,6 +14,7 @@ from quartermaster.errors import (
     BudgetExceeded,
     InUse,
     InvalidInput,
+    MissingDependency,
     NotFound,
     QuartermasterError,
     QuotaExceeded,
@@ -24,6 +26,7 @@ from quartermaster.errors import (
 from quartermaster.live import EventStream, LiveEngine, SubmitOutcome, Vault
 from quartermaster.records import Record
 from quartermaster.sim import Replay, Report, Scenario, replay, run_scenario
+from quartermaster.sweep import sweep
 from quartermaster.turn import Turn
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "InUse",
     "InvalidInput",
     "LiveEngine",
+    "MissingDependency",
     "NotFound",
     "QuartermasterError",
     "QuotaExceeded",
@@ -53,4 +57,5 @@ __all__ = [
     "__version__",
     "replay",
     "run_scenario",
+    "sweep",
 ]

@@ -9,6 +9,7 @@ __all__ = [
     "BudgetExceeded",
     "InUse",
     "InvalidInput",
+    "MissingDependency",
     "NotFound",
     "QuartermasterError",
     "QuotaExceeded",
@@ -38,6 +39,11 @@ class QuartermasterError(Exception):
 
 class InvalidInput(QuartermasterError, ValueError):
     """An argument, or a field of a dict, is not what the engine accepts."""
+
+
+class MissingDependency(QuartermasterError, ImportError):
+    """An optional package a feature needs is not installed (Ray for `sweep(executor="ray")`,
+    pandas for `sweep(as_frame=True)`); the message says how to install it."""
 
 
 class ScenarioError(QuartermasterError, ValueError):
