@@ -65,7 +65,8 @@ enum Command {
         out: PathBuf,
     },
     /// Operate on the credentials vault of a live database. Keys come only from the
-    /// environment: QM_ENCRYPTION_KEY (64 hex characters) holds the current one.
+    /// environment: QM_ENCRYPTION_KEY (64 hex characters; MC_ENCRYPTION_KEY, the seed's name,
+    /// when unset) holds the current one.
     Vault {
         #[command(subcommand)]
         command: VaultCommand,

@@ -7,6 +7,8 @@ use super::VaultError;
 
 /// The environment variable holding the vault key: 64 hexadecimal characters.
 pub const KEY_VARIABLE: &str = "QM_ENCRYPTION_KEY";
+/// The seed's name for the same key, read when [`KEY_VARIABLE`] is not set.
+pub const KEY_ALIAS: &str = "MC_ENCRYPTION_KEY";
 
 const KEY_BYTES: usize = 32;
 const EXPECTED_KEY: &str = "64 hexadecimal characters (a 32-byte AES-256 key)";
@@ -106,17 +108,42 @@ impl VaultKey {
         }
     }
 
-    /// [`VaultKey::resolve`] applied to this process's [`KEY_VARIABLE`].
+    /// The key of [`KEY_VARIABLE`], else of its alias [`KEY_ALIAS`], else the machine's.
+    /// Both set to different keys is refused: which one encrypts would be a guess.
+    pub fn resolve_variables(
+        primary: Option<&str>,
+        alias: Option<&str>,
+    ) -> Result<Self, VaultError> {
+        match (primary, alias) {
+            (Some(primary), Some(alias)) if primary.trim() != alias.trim() => {
+                Err(VaultError::MalformedKey {
+                    variable: KEY_ALIAS.to_owned(),
+                    got: format!("a key other than {KEY_VARIABLE}'s"),
+                    expected: "the same key as QM_ENCRYPTION_KEY, or unset",
+                })
+            }
+            (Some(primary), _) => Self::from_hex(KEY_VARIABLE, primary),
+            (None, Some(alias)) => Self::from_hex(KEY_ALIAS, alias),
+            (None, None) => Ok(Self::machine_derived()),
+        }
+    }
+
+    /// [`VaultKey::resolve_variables`] applied to this process's environment.
     pub fn from_env() -> Result<Self, VaultError> {
-        match std::env::var(KEY_VARIABLE) {
-            Ok(text) => Self::resolve(Some(&Zeroizing::new(text))),
-            Err(std::env::VarError::NotPresent) => Self::resolve(None),
+        let read = |variable: &str| match std::env::var(variable) {
+            Ok(text) => Ok(Some(Zeroizing::new(text))),
+            Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(VaultError::MalformedKey {
-                variable: KEY_VARIABLE.to_owned(),
+                variable: variable.to_owned(),
                 got: "text that is not valid Unicode".to_owned(),
                 expected: EXPECTED_KEY,
             }),
-        }
+        };
+        let (primary, alias) = (read(KEY_VARIABLE)?, read(KEY_ALIAS)?);
+        Self::resolve_variables(
+            primary.as_deref().map(String::as_str),
+            alias.as_deref().map(String::as_str),
+        )
     }
 
     /// SHA-256 of a fixed label and this machine's identity. Anyone who can read the machine

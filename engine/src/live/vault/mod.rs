@@ -25,7 +25,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 pub use error::VaultError;
-pub use key::{KEY_VARIABLE, KeyOrigin, VaultKey};
+pub use key::{KEY_ALIAS, KEY_VARIABLE, KeyOrigin, VaultKey};
 pub use secret::SecretValue;
 pub use store::ensure_schema;
 

@@ -607,3 +607,39 @@ fn ensure_schema_is_idempotent_and_leaves_rows_alone() {
     assert_eq!(vault.list(None).unwrap().len(), 3);
     assert_eq!(reveal_text(&mut vault, &id("cred-1")), "sk-one-1111");
 }
+
+#[test]
+fn the_seeds_variable_is_an_alias_and_a_different_key_in_both_is_refused() {
+    let alias = VaultKey::resolve_variables(None, Some(KEY_B)).unwrap();
+    assert_eq!(alias.origin(), &KeyOrigin::Variable(KEY_ALIAS.to_owned()));
+    assert_eq!(alias.bytes(), key(KEY_B).bytes());
+
+    let both = VaultKey::resolve_variables(Some(KEY_A), Some(&format!("{KEY_A}\n"))).unwrap();
+    assert_eq!(both.origin(), &KeyOrigin::Variable(KEY_VARIABLE.to_owned()));
+    assert_eq!(both.bytes(), key(KEY_A).bytes());
+
+    let message = VaultKey::resolve_variables(Some(KEY_A), Some(KEY_B))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with("MC_ENCRYPTION_KEY is malformed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("the same key as QM_ENCRYPTION_KEY"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(KEY_A) && !message.contains(KEY_B),
+        "{message}"
+    );
+
+    let bad = VaultKey::resolve_variables(None, Some("abc"))
+        .unwrap_err()
+        .to_string();
+    assert!(bad.starts_with("MC_ENCRYPTION_KEY is malformed"), "{bad}");
+    assert!(matches!(
+        VaultKey::resolve_variables(None, None).unwrap().origin(),
+        KeyOrigin::MachineDerived { .. }
+    ));
+}
