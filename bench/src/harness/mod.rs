@@ -296,12 +296,6 @@ pub fn measure(plan: Plan, root: &Path, scratch: &Path) -> Result<BenchReport, B
 
     tracing::info!("rate limiters");
     let rate_limit = rate_limit::measure(plan.runs);
-    if rate_limit.governor_ns.is_none() {
-        skipped.push(Skipped {
-            baseline: "governor",
-            reason: rate_limit::GOVERNOR_HOW_TO.to_owned(),
-        });
-    }
 
     tracing::info!("live engine");
     let live = live_figures::measure(scratch, plan.live, plan.runs).map_err(BenchError::Live)?;

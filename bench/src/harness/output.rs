@@ -163,10 +163,24 @@ pub fn markdown(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         out,
-        "- criterion `rate_limit/allowed`, same run: token bucket {} ns, governor {} ns",
-        optional(rl.criterion_token_bucket_ns),
-        optional(rl.governor_ns),
+        "- governor (GCRA), timed here alike: {}",
+        spread(&rl.governor_timed_ns, "ns")
     );
+    if let (Some(ours), Some(theirs)) = (&rl.token_bucket_ns, &rl.governor_timed_ns) {
+        let _ = writeln!(
+            out,
+            "- token bucket vs governor, medians of this run: {:.2}x governor's time",
+            ours.median / theirs.median
+        );
+    }
+    if rl.governor_ns.is_some() {
+        let _ = writeln!(
+            out,
+            "- criterion `rate_limit/allowed`, as last run: token bucket {} ns, governor {} ns",
+            optional(rl.criterion_token_bucket_ns),
+            optional(rl.governor_ns),
+        );
+    }
 
     let live = &report.live;
     let _ = writeln!(out, "\n## Live engine\n");

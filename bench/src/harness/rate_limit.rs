@@ -1,19 +1,21 @@
-//! Nanoseconds per rate-limit decision: our token bucket timed here, governor's read from
-//! the criterion bench `bench/benches/governor.rs`, which times both in one run (governor
-//! is a dev-dependency of the benches only, so the harness cannot call it).
+//! Nanoseconds per rate-limit decision: our token bucket and governor's GCRA limiter timed
+//! here alike, in the same run (the same burst, rate and millisecond steps of a clock the
+//! loop advances), and both as the criterion bench `bench/benches/governor.rs` last saw
+//! them, if it was run.
 
 use std::hint::black_box;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use governor::clock::FakeRelativeClock;
+use governor::{Quota, RateLimiter};
 
 use quartermaster::model::Timestamp;
 use quartermaster::policy::token_bucket::TokenBucket;
 use serde::{Deserialize, Serialize};
 
 use super::spread::Spread;
-
-pub const GOVERNOR_HOW_TO: &str = "no criterion estimates found: run \
-    `cargo bench -p quartermaster-bench --bench governor` first";
 
 const DECISIONS: u64 = 10_000_000;
 const START: Timestamp = Timestamp::from_nanos(1_768_003_200_000_000_000);
@@ -22,6 +24,8 @@ const START: Timestamp = Timestamp::from_nanos(1_768_003_200_000_000_000);
 pub struct RateLimitFigures {
     /// Timed here: allowed decisions, the clock one millisecond on each time.
     pub token_bucket_ns: Option<Spread>,
+    /// governor, timed here in the same way.
+    pub governor_timed_ns: Option<Spread>,
     /// From the criterion bench, the same case for both: (ours, governor) medians.
     pub criterion_token_bucket_ns: Option<f64>,
     pub governor_ns: Option<f64>,
@@ -29,8 +33,10 @@ pub struct RateLimitFigures {
 
 pub fn measure(runs: usize) -> RateLimitFigures {
     let per_decision: Vec<f64> = (0..runs).filter_map(|_| token_bucket_ns()).collect();
+    let governor: Vec<f64> = (0..runs).map(|_| governor_ns()).collect();
     RateLimitFigures {
         token_bucket_ns: Spread::of(&per_decision),
+        governor_timed_ns: Spread::of(&governor),
         criterion_token_bucket_ns: criterion_median("quartermaster_token_bucket"),
         governor_ns: criterion_median("governor"),
     }
@@ -46,6 +52,20 @@ fn token_bucket_ns() -> Option<f64> {
         let _ = black_box(bucket.try_take(black_box(1.0), now));
     }
     Some(start.elapsed().as_nanos() as f64 / DECISIONS as f64)
+}
+
+fn governor_ns() -> f64 {
+    let quota = Quota::per_second(NonZeroU32::new(1_000).expect("non-zero rate"))
+        .allow_burst(NonZeroU32::new(10_000).expect("non-zero burst"));
+    let clock = FakeRelativeClock::default();
+    let limiter = RateLimiter::direct_with_clock(quota, clock.clone());
+    let step = Duration::from_millis(1);
+    let start = Instant::now();
+    for _ in 0..DECISIONS {
+        clock.advance(step);
+        let _ = black_box(limiter.check());
+    }
+    start.elapsed().as_nanos() as f64 / DECISIONS as f64
 }
 
 #[derive(Deserialize)]
