@@ -30,7 +30,7 @@ pub use ids::{
     BookingId, ClientId, CostEntryId, CredentialId, PoolId, QuotaId, RequestId, ReservationId,
     ResourceId, SeqIdHasher, SeqIdMap,
 };
-pub use money::Money;
+pub use money::{Money, grouped};
 pub use pool::{AutoscaleBounds, Pool, PoolKind};
 pub use quota::{Metric, Period, Quota, QuotaScope};
 pub use request::{Alternative, BatchGroup, Need, Request, RequestClass, ensure_lease};

@@ -137,6 +137,18 @@ impl Sum for Money {
     }
 }
 
+/// A run of digits with thousands separated by commas, as people read counts: 1,384.
+pub fn grouped(digits: &str) -> String {
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
 /// Money as people read it: to the cent with thousands grouped ($1,384.10). An amount
 /// under a cent keeps its significant digits ($0.00003) rather than reading as nothing;
 /// files and APIs carry the exact micro-units (see `Serialize`).
@@ -151,15 +163,8 @@ impl fmt::Display for Money {
         }
         // Half a cent and more rounds up, away from zero.
         let cents = (abs + MICROS_PER_CENT / 2) / MICROS_PER_CENT;
-        let units = (cents / 100).to_string();
-        let mut grouped = String::with_capacity(units.len() + units.len() / 3);
-        for (i, digit) in units.chars().enumerate() {
-            if i > 0 && (units.len() - i).is_multiple_of(3) {
-                grouped.push(',');
-            }
-            grouped.push(digit);
-        }
-        write!(f, "{sign}${grouped}.{:02}", cents % 100)
+        let units = grouped(&(cents / 100).to_string());
+        write!(f, "{sign}${units}.{:02}", cents % 100)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::model::PoolKind;
+use crate::model::{PoolKind, grouped};
 
 use super::Scenario;
 
@@ -168,15 +168,7 @@ fn count(n: f64) -> String {
         return format!("{n:.1e}");
     }
     // Adding zero turns a negative zero into zero.
-    let digits = format!("{:.0}", n.max(0.0) + 0.0);
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
+    grouped(&format!("{:.0}", n.max(0.0) + 0.0))
 }
 
 fn bytes(n: f64) -> String {
